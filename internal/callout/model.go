@@ -1,0 +1,203 @@
+package callout
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Role is what an API token or user may do in its lab.
+type Role string
+
+// The roles. Admins may also change the lab's settings.
+const (
+	RoleStaff Role = "staff"
+	RoleAdmin Role = "admin"
+)
+
+// ParseRole returns the role named s.
+func ParseRole(s string) (Role, error) {
+	switch Role(s) {
+	case RoleStaff, RoleAdmin:
+		return Role(s), nil
+	}
+	return "", Errorf(KindInvalid, "role must be staff or admin, not %q", s)
+}
+
+// Principal is who is calling: the lab and user a token or session belongs to.
+// Every use case takes one; nothing outside Principal.LabID is ever visible.
+type Principal struct {
+	LabID int64
+	User  string
+	Role  Role
+}
+
+// Settings are a lab's callout preferences.
+type Settings struct {
+	Name                  string `json:"name"`
+	ShareComment          bool   `json:"share_comment"`
+	MandatoryComments     bool   `json:"mandatory_comments"`
+	HidePatientName       bool   `json:"hide_patient_name"`
+	AdditionalInstruction string `json:"additional_instruction"`
+	TargetMinutes         int    `json:"target_minutes"`
+}
+
+// DefaultTargetMinutes is the time to callout most hospitals set (CLSI GP47
+// allows an hour; 30 minutes is the common local target).
+const DefaultTargetMinutes = 30
+
+// Lab is the tenant.
+type Lab struct {
+	ID int64 `json:"id"`
+	Settings
+}
+
+// Contact is a person or organization the lab may call: the patient, the
+// referral (ordering doctor) or the organization that sent the sample.
+type Contact struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+	Fax   string `json:"fax"`
+	Phone string `json:"phone"`
+}
+
+// Empty reports whether c carries nothing at all.
+func (c Contact) Empty() bool { return c == Contact{} }
+
+// Report is one test of an order, with its parameters and callout state.
+type Report struct {
+	ID              int64       `json:"id"`
+	BillID          int64       `json:"-"`
+	TestID          string      `json:"test_id"`
+	TestName        string      `json:"test_name"`
+	Department      string      `json:"department"`
+	Dismissed       bool        `json:"dismissed"`
+	SampleCollected bool        `json:"sample_collected"`
+	State           State       `json:"critical_values"`
+	ResultedAt      time.Time   `json:"resulted_at"`
+	LastUpdated     time.Time   `json:"last_updated"`
+	Parameters      []Parameter `json:"parameters"`
+}
+
+// Actionable reports whether the report may be included in a callout: it has
+// a critical result and was neither dismissed nor left uncollected.
+func (r Report) Actionable() bool {
+	return r.State.Critical() && !r.Dismissed && r.SampleCollected
+}
+
+// Bill is an order: one patient visit's tests. People know it by LabBillID,
+// the Order ID.
+type Bill struct {
+	ID              int64     `json:"id"`
+	LabID           int64     `json:"-"`
+	LabBillID       string    `json:"lab_bill_id"`
+	AccessionNumber string    `json:"accession_number"`
+	Patient         Contact   `json:"patient"`
+	Referral        Contact   `json:"referral"`
+	Organization    Contact   `json:"organization"`
+	CreatedAt       time.Time `json:"created_at"`
+	Reports         []Report  `json:"reports"`
+}
+
+// Report returns the bill's report with the given id.
+func (b *Bill) Report(id int64) (Report, bool) {
+	for _, r := range b.Reports {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return Report{}, false
+}
+
+// Record statuses.
+const (
+	StatusDone      = "done"
+	StatusAttempted = "attempted"
+)
+
+// OtherContact is someone to notify who is not on the order, such as a
+// covering doctor. Its key names are those the seed system's front end sends.
+type OtherContact struct {
+	Name          string `json:"name"`
+	Email         string `json:"email"`
+	Fax           string `json:"fax"`
+	ContactNumber string `json:"contactNumber"`
+}
+
+// Meta is the callout record's critical_callout_meta.
+type Meta struct {
+	CalloutFor []string `json:"callout_for"`
+}
+
+// SnapshotItem is one critical parameter as it was communicated: copied into
+// the record so later corrections of the result never alter what the record
+// says was told.
+type SnapshotItem struct {
+	LabReportID  int64    `json:"lab_report_id"`
+	TestID       string   `json:"test_id"`
+	TestName     string   `json:"test_name"`
+	Name         string   `json:"name"`
+	Value        string   `json:"value"`
+	Unit         string   `json:"unit"`
+	Flag         string   `json:"flag"`
+	NormalLow    *float64 `json:"normal_low"`
+	NormalHigh   *float64 `json:"normal_high"`
+	CriticalLow  *float64 `json:"critical_low"`
+	CriticalHigh *float64 `json:"critical_high"`
+}
+
+// Record is a critical callout record, the audit trail of one callout action:
+// one per report when done, one per order (LabReportID nil) for an attempt.
+type Record struct {
+	ID             int64          `json:"id"`
+	BillID         int64          `json:"bill_id"`
+	LabReportID    *int64         `json:"lab_report_id"`
+	Status         string         `json:"status"`
+	Methods        []string       `json:"methods"`
+	Recipients     []string       `json:"recipients"`
+	Comment        string         `json:"comment"`
+	NotifiedPerson string         `json:"notified_person"`
+	ReadBack       bool           `json:"read_back"`
+	NotifyToOthers *OtherContact  `json:"notify_to_others"`
+	CreatedBy      string         `json:"created_by"`
+	CreatedAt      time.Time      `json:"created_at"`
+	Meta           *Meta          `json:"meta"`
+	Snapshot       []SnapshotItem `json:"snapshot"`
+}
+
+// Activity categories.
+const (
+	// CategoryCallout is the seed system's CRITICAL_NOTIFICATION_LOG_CATEGORY_ID.
+	CategoryCallout = 648
+)
+
+// Activity is an entry of the lab's general audit trail.
+type Activity struct {
+	ID         int64           `json:"id"`
+	BillID     *int64          `json:"bill_id"`
+	CategoryID int             `json:"category_id"`
+	User       string          `json:"user"`
+	CreatedAt  time.Time       `json:"created_at"`
+	Message    string          `json:"message"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// Transition is one report's change of state.
+type Transition struct {
+	LabReportID int64 `json:"lab_report_id"`
+	From        State `json:"from"`
+	To          State `json:"to"`
+}
+
+// Draft is the order's current attempt, for restoring the callout screen.
+type Draft struct {
+	RecordID     int64     `json:"record_id"`
+	CalloutFor   []string  `json:"callout_for"`
+	LabReportIDs []int64   `json:"lab_report_ids"`
+	Recipients   []string  `json:"recipients"`
+	Methods      []string  `json:"methods"`
+	Comment      string    `json:"comment"`
+	NotifiedPerson string  `json:"notified_person"`
+	ReadBack     bool      `json:"read_back"`
+	CreatedBy    string    `json:"created_by"`
+	CreatedAt    time.Time `json:"created_at"`
+}

@@ -1,0 +1,147 @@
+package callout
+
+import (
+	"strconv"
+	"strings"
+)
+
+// State is a report's callout state, the seed system's integer criticalValues.
+type State int
+
+// The report states. The numbers are the seed system's and appear on the wire.
+const (
+	StateNormal    State = 0 // no critical parameter
+	StatePending   State = 1 // critical, nobody reached yet
+	StateDone      State = 2 // called out
+	StateAbnormal  State = 3 // outside normal limits, not critical
+	StateAttempted State = 4 // someone tried and could not complete
+)
+
+// WorklistStates are the states the worklist shows by default
+// (the seed's WORKLIST_CALLOUT_CRITICAL_VALUES).
+var WorklistStates = []State{StateDone, StatePending, StateAttempted}
+
+// Valid reports whether s is one of the five known states.
+func (s State) Valid() bool {
+	return s >= StateNormal && s <= StateAttempted
+}
+
+// Critical reports whether a report in state s has a critical result, that is
+// whether it may be called out.
+func (s State) Critical() bool {
+	return s == StatePending || s == StateDone || s == StateAttempted
+}
+
+func (s State) String() string {
+	switch s {
+	case StateNormal:
+		return "NORMAL"
+	case StatePending:
+		return "CALLOUT_PENDING"
+	case StateDone:
+		return "CALLOUT_DONE"
+	case StateAbnormal:
+		return "ABNORMAL"
+	case StateAttempted:
+		return "CALLOUT_ATTEMPTED"
+	}
+	return "STATE_" + strconv.Itoa(int(s))
+}
+
+// Class is how far outside its limits one result parameter lies.
+type Class int
+
+// The classes of a parameter, from harmless to life-threatening.
+const (
+	ClassNormal Class = iota
+	ClassAbnormal
+	ClassCritical
+)
+
+// Parameter is one measured value of a report (Potassium in Serum
+// Electrolytes), with the limits it is judged against.
+type Parameter struct {
+	ID           int64    `json:"id,omitempty"`
+	Name         string   `json:"name"`
+	Value        string   `json:"value"`
+	Unit         string   `json:"unit"`
+	NormalLow    *float64 `json:"normal_low"`
+	NormalHigh   *float64 `json:"normal_high"`
+	CriticalLow  *float64 `json:"critical_low"`
+	CriticalHigh *float64 `json:"critical_high"`
+	Flag         string   `json:"flag"`
+}
+
+// Interpretation flags (HL7 v2 table 0078, FHIR ObservationInterpretation).
+// Only the doubled letters are critical; a plain H, L or A is abnormal.
+var flagClass = map[string]Class{
+	"HH": ClassCritical, "LL": ClassCritical, "AA": ClassCritical,
+	"H": ClassAbnormal, "L": ClassAbnormal, "A": ClassAbnormal,
+}
+
+// Class judges the parameter. A value outside the critical range or flagged
+// HH/LL/AA is critical; outside the normal range or flagged H/L/A abnormal.
+// The flag and the limits are both checked and the worse one wins: a lab
+// that forgot a flag must not hide a critical value (fail-safe).
+func (p Parameter) Class() Class {
+	c := flagClass[strings.ToUpper(strings.TrimSpace(p.Flag))]
+	v, ok := p.Numeric()
+	if !ok {
+		return c
+	}
+	switch {
+	case below(v, p.CriticalLow) || above(v, p.CriticalHigh):
+		return ClassCritical
+	case below(v, p.NormalLow) || above(v, p.NormalHigh):
+		c = max(c, ClassAbnormal)
+	}
+	return c
+}
+
+// Numeric returns the value as a number when it is one. Values such as
+// "<0.01" or ">500" are read as their bound, which is how analysers report
+// results beyond their measuring range.
+func (p Parameter) Numeric() (float64, bool) {
+	s := strings.TrimSpace(p.Value)
+	s = strings.TrimLeft(s, "<>=")
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, false
+	}
+	return v, true
+}
+
+func below(v float64, limit *float64) bool { return limit != nil && v < *limit }
+func above(v float64, limit *float64) bool { return limit != nil && v > *limit }
+
+// InitialState is the state a report starts in given its parameters:
+// pending callout when any parameter is critical, abnormal when any is
+// abnormal, normal otherwise.
+func InitialState(params []Parameter) State {
+	worst := ClassNormal
+	for _, p := range params {
+		worst = max(worst, p.Class())
+	}
+	switch worst {
+	case ClassCritical:
+		return StatePending
+	case ClassAbnormal:
+		return StateAbnormal
+	}
+	return StateNormal
+}
+
+// CriticalParameters returns the parameters of params that are critical, in order.
+func CriticalParameters(params []Parameter) []Parameter {
+	var out []Parameter
+	for _, p := range params {
+		if p.Class() == ClassCritical {
+			out = append(out, p)
+		}
+	}
+	return out
+}

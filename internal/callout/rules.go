@@ -1,0 +1,309 @@
+package callout
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Payload is the callout's notification object. Its JSON keys are the seed
+// system's, so an existing front end can send it unchanged.
+type Payload struct {
+	SendEmail      bool          `json:"sendEmail"`
+	SendFax        bool          `json:"sendFax"`
+	IsPatient      bool          `json:"is_patient"`
+	IsReferral     bool          `json:"is_referral"`
+	IsOrganization bool          `json:"is_organization"`
+	Comment        string        `json:"comment"`
+	NotifiedPerson string        `json:"notified_person"`
+	ReadBack       bool          `json:"read_back"`
+	NotifyToOthers *OtherContact `json:"notify_to_others"`
+}
+
+// Methods lists the copies the payload asks for, in the order of the seed's
+// METHOD_KEY_VALUE_MAPPER: Fax, then Email.
+func (p Payload) Methods() []string {
+	out := []string{}
+	if p.SendFax {
+		out = append(out, "Fax")
+	}
+	if p.SendEmail {
+		out = append(out, "Email")
+	}
+	return out
+}
+
+// Recipient names, in the order of the seed's RECIPIENT_KEY_VALUE_MAPPER.
+const (
+	RecipientPatient      = "Patient"
+	RecipientReferral     = "Referral"
+	RecipientOrganization = "Organization"
+)
+
+// Recipients lists the chosen recipients in the order of the seed's
+// RECIPIENT_KEY_VALUE_MAPPER: Patient, Referral, Organization.
+func (p Payload) Recipients() []string {
+	out := []string{}
+	if p.IsPatient {
+		out = append(out, RecipientPatient)
+	}
+	if p.IsReferral {
+		out = append(out, RecipientReferral)
+	}
+	if p.IsOrganization {
+		out = append(out, RecipientOrganization)
+	}
+	return out
+}
+
+// Request is one callout action on an order: the user's selection of
+// reports, whether it is an attempt (the seed's is_draft) and the
+// notification object.
+type Request struct {
+	LabReportIDs []int64 `json:"lab_report_ids"`
+	IsDraft      bool    `json:"is_draft"`
+	Payload      Payload `json:"callout_payload"`
+}
+
+// Plan is everything one callout writes, decided before anything is written.
+type Plan struct {
+	At          time.Time    // when the callout happened: every written row carries it
+	Status      string       // StatusDone or StatusAttempted
+	Selected    []Report     // the included reports, in the order's report order
+	Transitions []Transition // every report whose state is written
+	Records     []Record     // unsaved callout records (IDs zero)
+	Activity    Activity     // the activity entry (ID zero)
+}
+
+// ActivityData is the structured part of a callout's activity entry.
+type ActivityData struct {
+	BillID       int64        `json:"bill_id"`
+	LabReportIDs []int64      `json:"lab_report_ids"`
+	CalloutFor   []string     `json:"callout_for"`
+	Method       string       `json:"method"`
+	Recipients   []string     `json:"recipients"`
+	Comment      string       `json:"comment"`
+	IsDraft      *bool        `json:"is_draft,omitempty"`
+	Transitions  []Transition `json:"transitions"`
+}
+
+// NextState is the callout state table, the heart of the seed system. For a
+// report of the order in state from, it returns the state after a callout
+// that does (selected) or does not include it, and whether the report is
+// written at all.
+//
+//	selected, done     → CALLOUT_DONE (2)
+//	selected, attempt  → CALLOUT_ATTEMPTED (4)
+//	excluded, at 4     → CALLOUT_PENDING (1): a stale attempt must look actionable again
+//	excluded, other    → unchanged, not written
+func NextState(from State, selected, draft bool) (State, bool) {
+	switch {
+	case selected && draft:
+		return StateAttempted, true
+	case selected:
+		return StateDone, true
+	case from == StateAttempted:
+		return StatePending, true
+	}
+	return from, false
+}
+
+// Decide validates a callout request against the order as it is now and
+// returns what to write. It does no I/O: the caller loads bill (all reports
+// with their parameters) and the lab's settings, then saves the plan in the
+// same transaction.
+func Decide(p Principal, settings Settings, bill Bill, req Request, now time.Time) (Plan, error) {
+	if len(req.LabReportIDs) == 0 {
+		return Plan{}, Errorf(KindUnprocessable, "select at least one report to call out")
+	}
+	selected := make(map[int64]bool, len(req.LabReportIDs))
+	for _, id := range req.LabReportIDs {
+		r, ok := bill.Report(id)
+		if !ok {
+			return Plan{}, Errorf(KindUnprocessable, "report %d is not part of order %s", id, bill.LabBillID)
+		}
+		if err := checkActionable(r); err != nil {
+			return Plan{}, err
+		}
+		selected[id] = true
+	}
+	pl := req.Payload
+	pl.Comment = strings.TrimSpace(pl.Comment)
+	pl.NotifiedPerson = strings.TrimSpace(pl.NotifiedPerson)
+	if pl.NotifyToOthers != nil && *pl.NotifyToOthers == (OtherContact{}) {
+		pl.NotifyToOthers = nil
+	}
+	if settings.MandatoryComments && pl.Comment == "" {
+		return Plan{}, Errorf(KindUnprocessable, "this lab requires a comment on every callout")
+	}
+	if !req.IsDraft {
+		if err := checkRecipients(bill, pl); err != nil {
+			return Plan{}, err
+		}
+	}
+
+	plan := Plan{At: now, Status: StatusDone}
+	if req.IsDraft {
+		plan.Status = StatusAttempted
+	}
+	for _, r := range bill.Reports {
+		to, write := NextState(r.State, selected[r.ID], req.IsDraft)
+		if !write {
+			continue
+		}
+		plan.Transitions = append(plan.Transitions, Transition{LabReportID: r.ID, From: r.State, To: to})
+		if selected[r.ID] {
+			plan.Selected = append(plan.Selected, r)
+		}
+	}
+
+	base := Record{
+		BillID:         bill.ID,
+		Status:         plan.Status,
+		Methods:        pl.Methods(),
+		Recipients:     pl.Recipients(),
+		Comment:        pl.Comment,
+		NotifiedPerson: pl.NotifiedPerson,
+		ReadBack:       pl.ReadBack,
+		NotifyToOthers: pl.NotifyToOthers,
+		CreatedBy:      p.User,
+		CreatedAt:      now,
+	}
+	if req.IsDraft {
+		// One order-level record; the selection is kept in meta so that the
+		// screen can restore it.
+		rec := base
+		rec.Meta = &Meta{CalloutFor: testIDs(plan.Selected)}
+		for _, r := range plan.Selected {
+			rec.Snapshot = append(rec.Snapshot, snapshot(r)...)
+		}
+		plan.Records = []Record{rec}
+	} else {
+		for _, r := range plan.Selected {
+			rec := base
+			rec.LabReportID = &r.ID
+			rec.Snapshot = snapshot(r)
+			plan.Records = append(plan.Records, rec)
+		}
+	}
+
+	plan.Activity = activity(p, bill, plan, pl, req.IsDraft, now)
+	return plan, nil
+}
+
+func checkActionable(r Report) error {
+	switch {
+	case r.Dismissed:
+		return Errorf(KindUnprocessable, "report %d (%s) was dismissed and cannot be called out", r.ID, r.TestName)
+	case !r.SampleCollected:
+		return Errorf(KindUnprocessable, "report %d (%s) has no collected sample and cannot be called out", r.ID, r.TestName)
+	case !r.State.Critical():
+		return Errorf(KindUnprocessable, "report %d (%s) has no critical result (state %d) and cannot be called out", r.ID, r.TestName, r.State)
+	}
+	return nil
+}
+
+// checkRecipients refuses a done callout that would tell nobody, or that asks
+// for an email or fax copy that cannot go anywhere: a copy the lab believes
+// was sent but never was is worse than an error now.
+func checkRecipients(bill Bill, pl Payload) error {
+	type target struct {
+		on         bool
+		email, fax string
+	}
+	targets := []target{
+		{pl.IsPatient, bill.Patient.Email, ""},
+		{pl.IsReferral, bill.Referral.Email, bill.Referral.Fax},
+		{pl.IsOrganization, bill.Organization.Email, bill.Organization.Fax},
+	}
+	if o := pl.NotifyToOthers; o != nil {
+		targets = append(targets, target{true, o.Email, o.Fax})
+	}
+	any, email, fax := false, false, false
+	for _, t := range targets {
+		if !t.on {
+			continue
+		}
+		any = true
+		email = email || strings.TrimSpace(t.email) != ""
+		fax = fax || strings.TrimSpace(t.fax) != ""
+	}
+	switch {
+	case !any:
+		return Errorf(KindUnprocessable, "choose who was told: patient, referral or organization")
+	case pl.SendEmail && !email:
+		return Errorf(KindUnprocessable, "an email copy was requested but none of the chosen recipients has an email address")
+	case pl.SendFax && !fax:
+		return Errorf(KindUnprocessable, "a fax copy was requested but none of the chosen recipients has a fax number")
+	}
+	return nil
+}
+
+func testIDs(rs []Report) []string {
+	out := make([]string, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.TestID)
+	}
+	return out
+}
+
+func snapshot(r Report) []SnapshotItem {
+	out := []SnapshotItem{}
+	for _, p := range CriticalParameters(r.Parameters) {
+		out = append(out, SnapshotItem{
+			LabReportID: r.ID, TestID: r.TestID, TestName: r.TestName,
+			Name: p.Name, Value: p.Value, Unit: p.Unit, Flag: p.Flag,
+			NormalLow: p.NormalLow, NormalHigh: p.NormalHigh,
+			CriticalLow: p.CriticalLow, CriticalHigh: p.CriticalHigh,
+		})
+	}
+	return out
+}
+
+// activity builds the entry in the seed system's text format, for example
+// "Callout done by - Asha, Callout for - Serum Electrolytes, Method - Email,
+// Recipients - Referral, Comment - Informed Dr. Rao". Empty parts are left out.
+func activity(p Principal, bill Bill, plan Plan, pl Payload, draft bool, now time.Time) Activity {
+	names := make([]string, 0, len(plan.Selected))
+	ids := make([]int64, 0, len(plan.Selected))
+	for _, r := range plan.Selected {
+		names = append(names, r.TestName)
+		ids = append(ids, r.ID)
+	}
+	method := strings.Join(pl.Methods(), ", ")
+	recipients := pl.Recipients()
+
+	verb := "Callout done by - "
+	if draft {
+		verb = "Callout Attempted by - "
+	}
+	parts := []string{verb + p.User, "Callout for - " + strings.Join(names, ", ")}
+	if method != "" {
+		parts = append(parts, "Method - "+method)
+	}
+	if len(recipients) > 0 {
+		parts = append(parts, "Recipients - "+strings.Join(recipients, ", "))
+	}
+	if pl.Comment != "" {
+		parts = append(parts, "Comment - "+pl.Comment)
+	}
+
+	data := ActivityData{
+		BillID: bill.ID, LabReportIDs: ids, CalloutFor: names, Method: method,
+		Recipients: recipients, Comment: pl.Comment, Transitions: plan.Transitions,
+	}
+	if draft {
+		data.IsDraft = &draft
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		// ActivityData holds only strings, numbers and bools.
+		panic(fmt.Sprintf("marshal activity data: %v", err))
+	}
+	billID := bill.ID
+	return Activity{
+		BillID: &billID, CategoryID: CategoryCallout, User: p.User,
+		CreatedAt: now, Message: strings.Join(parts, ", "), Data: raw,
+	}
+}

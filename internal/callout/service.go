@@ -1,0 +1,374 @@
+package callout
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Store loads and saves the domain. Each method is one transaction; the
+// rules stay here, in the callers, and the store only reads and writes.
+// It is implemented once per SQL engine and checked by one behavioural suite.
+type Store interface {
+	CreateLab(ctx context.Context, s Settings) (int64, error)
+	CreateToken(ctx context.Context, t Token) error
+	// Principal returns who holds the token with the given SHA-256 hash, or
+	// an error of kind unauthorized.
+	Principal(ctx context.Context, tokenHash string) (Principal, error)
+	Settings(ctx context.Context, labID int64) (Settings, error)
+	// UpdateSettings loads the lab's settings, applies change and saves the
+	// result, in one transaction.
+	UpdateSettings(ctx context.Context, labID int64, change func(*Settings) error) (Settings, error)
+
+	// CreateBill stores a new order with its reports and parameters. A
+	// lab_bill_id already used in the lab is a conflict.
+	CreateBill(ctx context.Context, labID int64, b Bill, idem *Idempotency) (OrderCreated, error)
+	// Callout locks the order, loads it with its lab's settings in a constant
+	// number of queries, asks decide for the plan and writes it: report
+	// states, records, replacement of the draft, the activity entry, all in
+	// one transaction.
+	Callout(ctx context.Context, labID, billID int64, decide func(Settings, Bill) (Plan, error), idem *Idempotency) (CalloutResult, error)
+
+	Bill(ctx context.Context, labID, billID int64) (Bill, error)
+	// Draft returns the order's current attempt, or nil when there is none.
+	Draft(ctx context.Context, labID, billID int64) (*Record, error)
+	Records(ctx context.Context, labID, billID int64) ([]Record, error)
+	Activity(ctx context.Context, labID int64, f ActivityFilter) ([]Activity, error)
+	Worklist(ctx context.Context, labID int64, f WorklistFilter) ([]WorklistItem, error)
+
+	// Replay returns the answer stored under an idempotency key, or nil.
+	Replay(ctx context.Context, labID int64, key string) (*StoredResponse, error)
+}
+
+// Token is an API token as stored: only its hash is kept.
+type Token struct {
+	LabID int64
+	User  string
+	Role  Role
+	Hash  string // hex SHA-256 of the token
+}
+
+// Idempotency is a client's Idempotency-Key with a hash of its request: the
+// store saves the answer under it in the same transaction as the writes.
+type Idempotency struct {
+	Key  string
+	Hash string
+}
+
+// StoredResponse is an answer kept for an idempotency key.
+type StoredResponse struct {
+	Hash   string
+	Status int
+	Body   []byte
+}
+
+// ErrIdempotencyRace is returned by a store when another request with the
+// same idempotency key committed first; the caller replays that answer.
+var ErrIdempotencyRace = errors.New("idempotency key used concurrently")
+
+// OrderCreated is the answer to a new order.
+type OrderCreated struct {
+	ID        int64           `json:"id"`
+	LabBillID string          `json:"lab_bill_id"`
+	Reports   []CreatedReport `json:"reports"`
+}
+
+// CreatedReport is one report of a new order as stored.
+type CreatedReport struct {
+	ID       int64  `json:"id"`
+	TestID   string `json:"test_id"`
+	TestName string `json:"test_name"`
+	State    State  `json:"critical_values"`
+}
+
+// CalloutResult is the answer to a callout.
+type CalloutResult struct {
+	Status   string          `json:"status"`
+	Callouts []CreatedRecord `json:"callouts"`
+	Reports  []ChangedReport `json:"reports"`
+}
+
+// CreatedRecord identifies a record a callout wrote.
+type CreatedRecord struct {
+	ID          int64  `json:"id"`
+	LabReportID *int64 `json:"lab_report_id"`
+}
+
+// ChangedReport is a report whose state a callout wrote.
+type ChangedReport struct {
+	ID          int64     `json:"id"`
+	State       State     `json:"critical_values"`
+	LastUpdated time.Time `json:"last_updated"`
+}
+
+// ActivityFilter narrows the activity log.
+type ActivityFilter struct {
+	BillID *int64
+	Limit  int
+}
+
+// WorklistFilter selects worklist reports. After, when set, continues a page.
+type WorklistFilter struct {
+	States []State
+	Limit  int
+	After  *WorklistCursor
+}
+
+// WorklistCursor is the position after the last item of a page.
+type WorklistCursor struct {
+	ResultedAt time.Time
+	ID         int64
+}
+
+// WorklistItem is one report on the worklist.
+type WorklistItem struct {
+	ID          int64     `json:"id"`
+	BillID      int64     `json:"bill_id"`
+	LabBillID   string    `json:"lab_bill_id"`
+	PatientName string    `json:"patient_name"`
+	Referral    string    `json:"referral"`
+	TestID      string    `json:"test_id"`
+	TestName    string    `json:"test_name"`
+	Department  string    `json:"department"`
+	State       State     `json:"critical_values"`
+	ResultedAt  time.Time `json:"resulted_at"`
+	LastUpdated time.Time `json:"last_updated"`
+	AgeSeconds  int64     `json:"age_seconds"`
+}
+
+// Service runs the use cases. Each method checks its input, applies the
+// rules and calls the store once.
+type Service struct {
+	Store Store
+	Now   func() time.Time
+	Log   *slog.Logger
+}
+
+// NewService returns a Service over st with the real clock.
+func NewService(st Store, log *slog.Logger) *Service {
+	return &Service{Store: st, Now: Now, Log: log}
+}
+
+// Now is the clock the service runs on, truncated to microseconds because
+// that is what PostgreSQL keeps: a time read back equals the time written.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// CreateOrder validates and stores a new order.
+func (s *Service) CreateOrder(ctx context.Context, p Principal, o NewOrder, idem *Idempotency) (OrderCreated, error) {
+	b, err := BuildBill(o, s.Now())
+	if err != nil {
+		return OrderCreated{}, err
+	}
+	return s.Store.CreateBill(ctx, p.LabID, b, idem)
+}
+
+// Callout is the seed's process_callout: it calls out the selected reports
+// of an order, done or attempted, in one transaction.
+func (s *Service) Callout(ctx context.Context, p Principal, billID int64, req Request, idem *Idempotency) (CalloutResult, error) {
+	if len(req.LabReportIDs) == 0 {
+		return CalloutResult{}, Errorf(KindUnprocessable, "select at least one report to call out")
+	}
+	if err := checkPayloadText(req.Payload); err != nil {
+		return CalloutResult{}, err
+	}
+	now := s.Now()
+	return s.Store.Callout(ctx, p.LabID, billID, func(set Settings, b Bill) (Plan, error) {
+		return Decide(p, set, b, req, now)
+	}, idem)
+}
+
+func checkPayloadText(pl Payload) error {
+	fields := map[string]string{"comment": pl.Comment, "notified_person": pl.NotifiedPerson}
+	if o := pl.NotifyToOthers; o != nil {
+		fields["notify_to_others.name"] = o.Name
+		fields["notify_to_others.email"] = o.Email
+		fields["notify_to_others.fax"] = o.Fax
+		fields["notify_to_others.contactNumber"] = o.ContactNumber
+		if e := strings.TrimSpace(o.Email); e != "" && !plausibleEmail(e) {
+			return Errorf(KindUnprocessable, "notify_to_others.email %q is not an email address", e)
+		}
+	}
+	for f, v := range fields {
+		limit := maxText
+		if f == "comment" {
+			limit = 4000
+		}
+		if len(v) > limit {
+			return Errorf(KindUnprocessable, "%s is longer than %d bytes", f, limit)
+		}
+		if err := checkText(f, v); err != nil && len(v) <= maxText {
+			return err
+		}
+	}
+	return nil
+}
+
+// BillView is an order as the callout screen shows it.
+type BillView struct {
+	Bill
+	AdditionalInstruction string     `json:"additional_instruction"`
+	Draft                 *DraftView `json:"draft"`
+}
+
+// DraftView is the current attempt's selection, to restore the screen.
+type DraftView struct {
+	CalloutFor     []string  `json:"callout_for"`
+	LabReportIDs   []int64   `json:"lab_report_ids"`
+	Recipients     []string  `json:"recipients"`
+	Methods        []string  `json:"methods"`
+	Comment        string    `json:"comment"`
+	NotifiedPerson string    `json:"notified_person"`
+	ReadBack       bool      `json:"read_back"`
+	CreatedBy      string    `json:"created_by"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+// Bill returns an order with its lab's standing instruction and its draft.
+func (s *Service) Bill(ctx context.Context, p Principal, billID int64) (BillView, error) {
+	b, err := s.Store.Bill(ctx, p.LabID, billID)
+	if err != nil {
+		return BillView{}, err
+	}
+	set, err := s.Store.Settings(ctx, p.LabID)
+	if err != nil {
+		return BillView{}, err
+	}
+	d, err := s.Store.Draft(ctx, p.LabID, billID)
+	if err != nil {
+		return BillView{}, err
+	}
+	v := BillView{Bill: b, AdditionalInstruction: set.AdditionalInstruction}
+	if d != nil {
+		dv := &DraftView{
+			Recipients: d.Recipients, Methods: d.Methods, Comment: d.Comment,
+			NotifiedPerson: d.NotifiedPerson, ReadBack: d.ReadBack,
+			CreatedBy: d.CreatedBy, CreatedAt: d.CreatedAt,
+			CalloutFor: []string{}, LabReportIDs: []int64{},
+		}
+		if d.Meta != nil {
+			dv.CalloutFor = d.Meta.CalloutFor
+		}
+		// Test ids are unique within an order, so the selection maps back
+		// to report ids; a test removed since is simply not restored.
+		for _, tid := range dv.CalloutFor {
+			for _, r := range b.Reports {
+				if r.TestID == tid {
+					dv.LabReportIDs = append(dv.LabReportIDs, r.ID)
+				}
+			}
+		}
+		v.Draft = dv
+	}
+	return v, nil
+}
+
+// Records returns the order's callout records, oldest first.
+func (s *Service) Records(ctx context.Context, p Principal, billID int64) ([]Record, error) {
+	if _, err := s.Store.Bill(ctx, p.LabID, billID); err != nil {
+		return nil, err
+	}
+	return s.Store.Records(ctx, p.LabID, billID)
+}
+
+// Activity returns activity entries, newest first.
+func (s *Service) Activity(ctx context.Context, p Principal, f ActivityFilter) ([]Activity, error) {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 1000
+	}
+	return s.Store.Activity(ctx, p.LabID, f)
+}
+
+// Settings returns the caller's lab settings.
+func (s *Service) Settings(ctx context.Context, p Principal) (Settings, error) {
+	return s.Store.Settings(ctx, p.LabID)
+}
+
+// SettingsPatch is a partial change of settings; nil fields stay as they are.
+type SettingsPatch struct {
+	Name                  *string `json:"name"`
+	ShareComment          *bool   `json:"share_comment"`
+	MandatoryComments     *bool   `json:"mandatory_comments"`
+	HidePatientName       *bool   `json:"hide_patient_name"`
+	AdditionalInstruction *string `json:"additional_instruction"`
+	TargetMinutes         *int    `json:"target_minutes"`
+}
+
+// UpdateSettings changes the caller's lab settings; admins only.
+func (s *Service) UpdateSettings(ctx context.Context, p Principal, patch SettingsPatch) (Settings, error) {
+	if p.Role != RoleAdmin {
+		return Settings{}, Errorf(KindForbidden, "only a lab admin may change settings")
+	}
+	return s.Store.UpdateSettings(ctx, p.LabID, func(set *Settings) error {
+		if patch.Name != nil {
+			set.Name = strings.TrimSpace(*patch.Name)
+		}
+		if patch.ShareComment != nil {
+			set.ShareComment = *patch.ShareComment
+		}
+		if patch.MandatoryComments != nil {
+			set.MandatoryComments = *patch.MandatoryComments
+		}
+		if patch.HidePatientName != nil {
+			set.HidePatientName = *patch.HidePatientName
+		}
+		if patch.AdditionalInstruction != nil {
+			set.AdditionalInstruction = strings.TrimSpace(*patch.AdditionalInstruction)
+		}
+		if patch.TargetMinutes != nil {
+			set.TargetMinutes = *patch.TargetMinutes
+		}
+		return ValidateSettings(*set)
+	})
+}
+
+// ValidateSettings checks a lab's settings.
+func ValidateSettings(s Settings) error {
+	switch {
+	case strings.TrimSpace(s.Name) == "":
+		return Errorf(KindUnprocessable, "the lab needs a name")
+	case len(s.Name) > 200:
+		return Errorf(KindUnprocessable, "the lab name is longer than 200 bytes")
+	case len(s.AdditionalInstruction) > 4000:
+		return Errorf(KindUnprocessable, "additional_instruction is longer than 4000 bytes")
+	case s.TargetMinutes < 1 || s.TargetMinutes > 24*60:
+		return Errorf(KindUnprocessable, "target_minutes must be between 1 and 1440")
+	}
+	return checkText("settings", s.Name+s.AdditionalInstruction)
+}
+
+// Worklist returns a page of worklist reports and the cursor of the next
+// page, or nil at the end.
+func (s *Service) Worklist(ctx context.Context, p Principal, f WorklistFilter) ([]WorklistItem, *WorklistCursor, error) {
+	if len(f.States) == 0 {
+		f.States = WorklistStates
+	}
+	for _, st := range f.States {
+		if !st.Critical() {
+			return nil, nil, Errorf(KindUnprocessable, "critical_values may list only 1, 2 and 4, not %d", st)
+		}
+	}
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	if f.Limit > 500 {
+		return nil, nil, Errorf(KindUnprocessable, "limit may be at most 500")
+	}
+	want := f.Limit
+	f.Limit++ // one more tells whether another page exists
+	items, err := s.Store.Worklist(ctx, p.LabID, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.Now()
+	for i := range items {
+		items[i].AgeSeconds = int64(now.Sub(items[i].ResultedAt).Seconds())
+	}
+	if len(items) <= want {
+		return items, nil, nil
+	}
+	items = items[:want]
+	last := items[len(items)-1]
+	return items, &WorklistCursor{ResultedAt: last.ResultedAt, ID: last.ID}, nil
+}

@@ -1,0 +1,365 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"callout/internal/callout"
+)
+
+// placeholders returns "($n,…),(…)" for rows of cols parameters numbered
+// from start, for multi-row INSERTs: one statement however many rows.
+func placeholders(rows, cols, start int) string {
+	var b strings.Builder
+	n := start
+	for r := range rows {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for c := range cols {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			n++
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// list returns "$start,…" for n parameters, for IN lists.
+func list(n, start int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = "$" + strconv.Itoa(start+i)
+	}
+	return strings.Join(parts, ",")
+}
+
+// paramRowsPerInsert keeps one INSERT under SQLite's limit of 32766 bound
+// parameters (PostgreSQL allows 65535).
+const paramRowsPerInsert = 2500
+
+// CreateBill stores a new order with its reports and parameters.
+func (s *Store) CreateBill(ctx context.Context, labID int64, b callout.Bill, idem *callout.Idempotency) (callout.OrderCreated, error) {
+	out := callout.OrderCreated{LabBillID: b.LabBillID, Reports: []callout.CreatedReport{}}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `
+			INSERT INTO bills (lab_id, lab_bill_id, accession_number,
+			    patient_name, patient_email, patient_fax, patient_phone,
+			    referral_name, referral_email, referral_fax, referral_phone,
+			    organization_name, organization_email, organization_fax, organization_phone, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+			RETURNING id`,
+			labID, b.LabBillID, b.AccessionNumber,
+			b.Patient.Name, b.Patient.Email, b.Patient.Fax, b.Patient.Phone,
+			b.Referral.Name, b.Referral.Email, b.Referral.Fax, b.Referral.Phone,
+			b.Organization.Name, b.Organization.Email, b.Organization.Fax, b.Organization.Phone, b.CreatedAt,
+		).Scan(&out.ID)
+		if isUnique(err) {
+			return callout.Errorf(callout.KindConflict, "Order ID %s already exists in this lab", b.LabBillID)
+		}
+		if err != nil {
+			return fmt.Errorf("insert bill %s: %w", b.LabBillID, err)
+		}
+
+		args := make([]any, 0, len(b.Reports)*11)
+		for _, r := range b.Reports {
+			args = append(args, labID, out.ID, r.TestID, r.TestName, r.Department, r.Dismissed,
+				r.SampleCollected, int(r.State), r.ResultedAt, r.LastUpdated)
+		}
+		rows, err := tx.QueryContext(ctx, `
+			INSERT INTO lab_reports (lab_id, bill_id, test_id, test_name, department, dismissed,
+			    sample_collected, critical_values, resulted_at, last_updated)
+			VALUES `+placeholders(len(b.Reports), 10, 1)+`
+			RETURNING id, test_id`, args...)
+		if err != nil {
+			return fmt.Errorf("insert reports of bill %s: %w", b.LabBillID, err)
+		}
+		ids := map[string]int64{}
+		for rows.Next() {
+			var id int64
+			var testID string
+			if err := rows.Scan(&id, &testID); err != nil {
+				rows.Close()
+				return err
+			}
+			ids[testID] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("insert reports of bill %s: %w", b.LabBillID, err)
+		}
+
+		var pargs []any
+		n := 0
+		flush := func() error {
+			if n == 0 {
+				return nil
+			}
+			_, err := tx.ExecContext(ctx, `
+				INSERT INTO report_parameters (lab_report_id, bill_id, position, name, value, unit,
+				    normal_low, normal_high, critical_low, critical_high, flag)
+				VALUES `+placeholders(n, 11, 1), pargs...)
+			pargs, n = pargs[:0], 0
+			if err != nil {
+				return fmt.Errorf("insert parameters of bill %s: %w", b.LabBillID, err)
+			}
+			return nil
+		}
+		for _, r := range b.Reports {
+			rid := ids[r.TestID]
+			out.Reports = append(out.Reports, callout.CreatedReport{ID: rid, TestID: r.TestID, TestName: r.TestName, State: r.State})
+			for i, p := range r.Parameters {
+				pargs = append(pargs, rid, out.ID, i, p.Name, p.Value, p.Unit,
+					p.NormalLow, p.NormalHigh, p.CriticalLow, p.CriticalHigh, p.Flag)
+				n++
+				if n == paramRowsPerInsert {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		body, err := json.Marshal(out)
+		if err != nil {
+			return err
+		}
+		return remember(ctx, tx, labID, idem, 201, body)
+	})
+	return out, err
+}
+
+const billColumns = `b.id, b.lab_id, b.lab_bill_id, b.accession_number,
+	b.patient_name, b.patient_email, b.patient_fax, b.patient_phone,
+	b.referral_name, b.referral_email, b.referral_fax, b.referral_phone,
+	b.organization_name, b.organization_email, b.organization_fax, b.organization_phone, b.created_at`
+
+func billDest(b *callout.Bill) []any {
+	return []any{&b.ID, &b.LabID, &b.LabBillID, &b.AccessionNumber,
+		&b.Patient.Name, &b.Patient.Email, &b.Patient.Fax, &b.Patient.Phone,
+		&b.Referral.Name, &b.Referral.Email, &b.Referral.Fax, &b.Referral.Phone,
+		&b.Organization.Name, &b.Organization.Email, &b.Organization.Fax, &b.Organization.Phone, &b.CreatedAt}
+}
+
+func billNotFound(billID int64) error {
+	// The same answer whether the order does not exist or belongs to
+	// another lab: a caller must not learn which.
+	return callout.Errorf(callout.KindNotFound, "order %d not found", billID)
+}
+
+// loadReports reads every report of a bill with its parameters in two
+// queries, however many reports the bill has.
+func loadReports(ctx context.Context, q queryer, billID int64) ([]callout.Report, error) {
+	rows, err := q.QueryContext(ctx, `
+		SELECT id, bill_id, test_id, test_name, department, dismissed, sample_collected,
+		       critical_values, resulted_at, last_updated
+		FROM lab_reports WHERE bill_id = $1 ORDER BY id`, billID)
+	if err != nil {
+		return nil, fmt.Errorf("load reports of bill %d: %w", billID, err)
+	}
+	var reports []callout.Report
+	index := map[int64]int{}
+	for rows.Next() {
+		var r callout.Report
+		var state int
+		if err := rows.Scan(&r.ID, &r.BillID, &r.TestID, &r.TestName, &r.Department, &r.Dismissed,
+			&r.SampleCollected, &state, &r.ResultedAt, &r.LastUpdated); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load reports of bill %d: %w", billID, err)
+		}
+		r.State = callout.State(state)
+		r.Parameters = []callout.Parameter{}
+		r.ResultedAt, r.LastUpdated = r.ResultedAt.UTC(), r.LastUpdated.UTC()
+		index[r.ID] = len(reports)
+		reports = append(reports, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load reports of bill %d: %w", billID, err)
+	}
+
+	rows, err = q.QueryContext(ctx, `
+		SELECT id, lab_report_id, name, value, unit, normal_low, normal_high, critical_low, critical_high, flag
+		FROM report_parameters WHERE bill_id = $1 ORDER BY lab_report_id, position`, billID)
+	if err != nil {
+		return nil, fmt.Errorf("load parameters of bill %d: %w", billID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p callout.Parameter
+		var rid int64
+		if err := rows.Scan(&p.ID, &rid, &p.Name, &p.Value, &p.Unit, &p.NormalLow, &p.NormalHigh,
+			&p.CriticalLow, &p.CriticalHigh, &p.Flag); err != nil {
+			return nil, fmt.Errorf("load parameters of bill %d: %w", billID, err)
+		}
+		if i, ok := index[rid]; ok {
+			reports[i].Parameters = append(reports[i].Parameters, p)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load parameters of bill %d: %w", billID, err)
+	}
+	return reports, nil
+}
+
+// Bill returns an order of the lab with its reports and parameters.
+func (s *Store) Bill(ctx context.Context, labID, billID int64) (callout.Bill, error) {
+	var b callout.Bill
+	err := s.DB.QueryRowContext(ctx, `SELECT `+billColumns+` FROM bills b WHERE b.id = $1 AND b.lab_id = $2`,
+		billID, labID).Scan(billDest(&b)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return b, billNotFound(billID)
+	}
+	if err != nil {
+		return b, fmt.Errorf("load bill %d: %w", billID, err)
+	}
+	b.CreatedAt = b.CreatedAt.UTC()
+	b.Reports, err = loadReports(ctx, s.DB, billID)
+	return b, err
+}
+
+const recordColumns = `id, bill_id, lab_report_id, status, methods, recipients, comment, notified_person,
+	read_back, notify_to_others, created_by, created_at, meta, snapshot`
+
+func scanRecord(sc interface{ Scan(...any) error }) (callout.Record, error) {
+	var r callout.Record
+	var methods, recipients, snapshot string
+	var others, meta sql.NullString
+	var reportID sql.NullInt64
+	err := sc.Scan(&r.ID, &r.BillID, &reportID, &r.Status, &methods, &recipients, &r.Comment, &r.NotifiedPerson,
+		&r.ReadBack, &others, &r.CreatedBy, &r.CreatedAt, &meta, &snapshot)
+	if err != nil {
+		return r, err
+	}
+	r.CreatedAt = r.CreatedAt.UTC()
+	if reportID.Valid {
+		r.LabReportID = &reportID.Int64
+	}
+	for _, j := range []struct {
+		src string
+		dst any
+	}{{methods, &r.Methods}, {recipients, &r.Recipients}, {snapshot, &r.Snapshot}, {others.String, &r.NotifyToOthers}, {meta.String, &r.Meta}} {
+		if j.src == "" {
+			continue
+		}
+		if err := json.Unmarshal([]byte(j.src), j.dst); err != nil {
+			return r, fmt.Errorf("decode callout record %d: %w", r.ID, err)
+		}
+	}
+	return r, nil
+}
+
+// Draft returns the order's draft record, or nil.
+func (s *Store) Draft(ctx context.Context, labID, billID int64) (*callout.Record, error) {
+	r, err := scanRecord(s.DB.QueryRowContext(ctx, `SELECT `+recordColumns+` FROM critical_callouts
+		WHERE lab_id = $1 AND bill_id = $2 AND lab_report_id IS NULL`, labID, billID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load draft of bill %d: %w", billID, err)
+	}
+	return &r, nil
+}
+
+// Records returns the order's callout records, oldest first.
+func (s *Store) Records(ctx context.Context, labID, billID int64) ([]callout.Record, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+recordColumns+` FROM critical_callouts
+		WHERE lab_id = $1 AND bill_id = $2 ORDER BY id`, labID, billID)
+	if err != nil {
+		return nil, fmt.Errorf("load callouts of bill %d: %w", billID, err)
+	}
+	defer rows.Close()
+	out := []callout.Record{}
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, fmt.Errorf("load callouts of bill %d: %w", billID, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Activity returns the lab's activity entries, newest first.
+func (s *Store) Activity(ctx context.Context, labID int64, f callout.ActivityFilter) ([]callout.Activity, error) {
+	q := `SELECT id, bill_id, category_id, user_name, created_at, message, data FROM activity_log WHERE lab_id = $1`
+	args := []any{labID}
+	if f.BillID != nil {
+		q += ` AND bill_id = $2`
+		args = append(args, *f.BillID)
+	}
+	q += ` ORDER BY id DESC LIMIT ` + strconv.Itoa(f.Limit)
+	rows, err := s.DB.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("load activity: %w", err)
+	}
+	defer rows.Close()
+	out := []callout.Activity{}
+	for rows.Next() {
+		var a callout.Activity
+		var billID sql.NullInt64
+		var data string
+		if err := rows.Scan(&a.ID, &billID, &a.CategoryID, &a.User, &a.CreatedAt, &a.Message, &data); err != nil {
+			return nil, fmt.Errorf("load activity: %w", err)
+		}
+		if billID.Valid {
+			a.BillID = &billID.Int64
+		}
+		a.CreatedAt = a.CreatedAt.UTC()
+		a.Data = json.RawMessage(data)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Worklist returns the lab's reports in the filter's states, oldest result
+// first, never dismissed or uncollected ones.
+func (s *Store) Worklist(ctx context.Context, labID int64, f callout.WorklistFilter) ([]callout.WorklistItem, error) {
+	args := []any{labID}
+	for _, st := range f.States {
+		args = append(args, int(st))
+	}
+	q := `SELECT r.id, r.bill_id, b.lab_bill_id, b.patient_name, b.referral_name, r.test_id, r.test_name,
+	             r.department, r.critical_values, r.resulted_at, r.last_updated
+	      FROM lab_reports r JOIN bills b ON b.id = r.bill_id
+	      WHERE r.lab_id = $1 AND r.critical_values IN (` + list(len(f.States), 2) + `)
+	        AND r.dismissed = $` + strconv.Itoa(len(args)+1) + ` AND r.sample_collected = $` + strconv.Itoa(len(args)+2)
+	args = append(args, false, true)
+	if f.After != nil {
+		n := len(args)
+		q += fmt.Sprintf(` AND (r.resulted_at > $%d OR (r.resulted_at = $%d AND r.id > $%d))`, n+1, n+1, n+2)
+		args = append(args, f.After.ResultedAt, f.After.ID)
+	}
+	q += ` ORDER BY r.resulted_at, r.id LIMIT ` + strconv.Itoa(f.Limit)
+	rows, err := s.DB.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("load worklist: %w", err)
+	}
+	defer rows.Close()
+	out := []callout.WorklistItem{}
+	for rows.Next() {
+		var it callout.WorklistItem
+		var state int
+		if err := rows.Scan(&it.ID, &it.BillID, &it.LabBillID, &it.PatientName, &it.Referral, &it.TestID,
+			&it.TestName, &it.Department, &state, &it.ResultedAt, &it.LastUpdated); err != nil {
+			return nil, fmt.Errorf("load worklist: %w", err)
+		}
+		it.State = callout.State(state)
+		it.ResultedAt, it.LastUpdated = it.ResultedAt.UTC(), it.LastUpdated.UTC()
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}

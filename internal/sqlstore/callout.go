@@ -1,0 +1,144 @@
+package sqlstore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"callout/internal/callout"
+)
+
+// Callout runs one callout as one transaction: lock the order, read it in
+// three queries (order with lab settings, reports, parameters), let decide
+// make the plan, then write it in four statements (report states, draft
+// removal, records, activity). The statement count does not grow with the
+// number of reports.
+func (s *Store) Callout(ctx context.Context, labID, billID int64, decide func(callout.Settings, callout.Bill) (callout.Plan, error), idem *callout.Idempotency) (callout.CalloutResult, error) {
+	var res callout.CalloutResult
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// Reads. The row lock on the order serializes callouts on it, so the
+		// states read here are the ones this callout changes.
+		var b callout.Bill
+		var set callout.Settings
+		dest := append(billDest(&b), &set.Name, &set.ShareComment, &set.MandatoryComments,
+			&set.HidePatientName, &set.AdditionalInstruction, &set.TargetMinutes)
+		err := tx.QueryRowContext(ctx, `
+			SELECT `+billColumns+`, l.name, l.share_comment, l.mandatory_comments,
+			       l.hide_patient_name, l.additional_instruction, l.target_minutes
+			FROM bills b JOIN labs l ON l.id = b.lab_id
+			WHERE b.id = $1 AND b.lab_id = $2`+s.forUpdate("b"), billID, labID).Scan(dest...)
+		if errors.Is(err, sql.ErrNoRows) {
+			return billNotFound(billID)
+		}
+		if err != nil {
+			return fmt.Errorf("lock bill %d: %w", billID, err)
+		}
+		if b.Reports, err = loadReports(ctx, tx, billID); err != nil {
+			return err
+		}
+
+		plan, err := decide(set, b)
+		if err != nil {
+			return err
+		}
+
+		// Writes.
+		res, err = s.writePlan(ctx, tx, labID, plan)
+		if err != nil {
+			return err
+		}
+		body, err := json.Marshal(res)
+		if err != nil {
+			return err
+		}
+		return remember(ctx, tx, labID, idem, 201, body)
+	})
+	return res, err
+}
+
+func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, labID int64, plan callout.Plan) (callout.CalloutResult, error) {
+	res := callout.CalloutResult{Status: plan.Status, Callouts: []callout.CreatedRecord{}, Reports: []callout.ChangedReport{}}
+	billID := *plan.Activity.BillID
+
+	// One UPDATE sets every written report: the selected ones to the new
+	// state, stale attempts back to pending.
+	if len(plan.Transitions) > 0 {
+		args := []any{plan.At, billID}
+		ids := make([]any, 0, len(plan.Transitions))
+		cases := ""
+		for _, t := range plan.Transitions {
+			args = append(args, t.LabReportID, int(t.To))
+			cases += fmt.Sprintf(" WHEN $%d THEN CAST($%d AS INTEGER)", len(args)-1, len(args))
+			ids = append(ids, t.LabReportID)
+			res.Reports = append(res.Reports, callout.ChangedReport{ID: t.LabReportID, State: t.To, LastUpdated: plan.At})
+		}
+		q := `UPDATE lab_reports SET critical_values = CASE id` + cases + ` END, last_updated = $1
+		      WHERE bill_id = $2 AND id IN (` + list(len(ids), len(args)+1) + `)`
+		if _, err := tx.ExecContext(ctx, q, append(args, ids...)...); err != nil {
+			return res, fmt.Errorf("update report states of bill %d: %w", billID, err)
+		}
+	}
+
+	// Every submit replaces the order's draft: an attempt writes a new one
+	// below, a done callout leaves none.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM critical_callouts WHERE bill_id = $1 AND lab_report_id IS NULL`, billID); err != nil {
+		return res, fmt.Errorf("remove draft of bill %d: %w", billID, err)
+	}
+
+	args := make([]any, 0, len(plan.Records)*15)
+	for _, r := range plan.Records {
+		methods, _ := json.Marshal(r.Methods)
+		recipients, _ := json.Marshal(r.Recipients)
+		snapshot, _ := json.Marshal(r.Snapshot)
+		var others, meta any
+		if r.NotifyToOthers != nil {
+			b, _ := json.Marshal(r.NotifyToOthers)
+			others = string(b)
+		}
+		if r.Meta != nil {
+			b, _ := json.Marshal(r.Meta)
+			meta = string(b)
+		}
+		args = append(args, labID, r.BillID, r.LabReportID, r.Status, string(methods), string(recipients),
+			r.Comment, r.NotifiedPerson, r.ReadBack, others, r.CreatedBy, r.CreatedAt, meta, string(snapshot))
+	}
+	rows, err := tx.QueryContext(ctx, `
+		INSERT INTO critical_callouts (lab_id, bill_id, lab_report_id, status, methods, recipients, comment,
+		    notified_person, read_back, notify_to_others, created_by, created_at, meta, snapshot)
+		VALUES `+placeholders(len(plan.Records), 14, 1)+`
+		RETURNING id, lab_report_id`, args...)
+	if err != nil {
+		return res, fmt.Errorf("insert callout records of bill %d: %w", billID, err)
+	}
+	for rows.Next() {
+		var c callout.CreatedRecord
+		var rid sql.NullInt64
+		if err := rows.Scan(&c.ID, &rid); err != nil {
+			rows.Close()
+			return res, err
+		}
+		if rid.Valid {
+			c.LabReportID = &rid.Int64
+		}
+		res.Callouts = append(res.Callouts, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return res, fmt.Errorf("insert callout records of bill %d: %w", billID, err)
+	}
+	// RETURNING promises no order; answer in id order, the order of creation.
+	slices.SortFunc(res.Callouts, func(a, b callout.CreatedRecord) int { return cmp.Compare(a.ID, b.ID) })
+
+	a := plan.Activity
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO activity_log (lab_id, bill_id, category_id, user_name, created_at, message, data)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		labID, a.BillID, a.CategoryID, a.User, a.CreatedAt, a.Message, string(a.Data)); err != nil {
+		return res, fmt.Errorf("insert activity of bill %d: %w", billID, err)
+	}
+	return res, nil
+}

@@ -1,0 +1,148 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"callout/internal/callout"
+)
+
+// CreateLab stores a new lab and returns its id.
+func (s *Store) CreateLab(ctx context.Context, set callout.Settings) (int64, error) {
+	if set.TargetMinutes == 0 {
+		set.TargetMinutes = callout.DefaultTargetMinutes
+	}
+	if err := callout.ValidateSettings(set); err != nil {
+		return 0, err
+	}
+	var id int64
+	err := s.DB.QueryRowContext(ctx, `
+		INSERT INTO labs (name, share_comment, mandatory_comments, hide_patient_name,
+		                  additional_instruction, target_minutes, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		RETURNING id`,
+		set.Name, set.ShareComment, set.MandatoryComments, set.HidePatientName,
+		set.AdditionalInstruction, set.TargetMinutes, callout.Now(),
+	).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("create lab: %w", err)
+	}
+	return id, nil
+}
+
+// CreateToken stores an API token's hash.
+func (s *Store) CreateToken(ctx context.Context, t callout.Token) error {
+	if _, err := s.Settings(ctx, t.LabID); err != nil {
+		return err
+	}
+	_, err := s.DB.ExecContext(ctx, `
+		INSERT INTO api_tokens (lab_id, user_name, role, token_hash, created_at)
+		VALUES ($1, $2, $3, $4, $5)`,
+		t.LabID, t.User, string(t.Role), t.Hash, callout.Now())
+	if err != nil {
+		return fmt.Errorf("create token: %w", err)
+	}
+	return nil
+}
+
+// Principal returns who holds the token with the given hash.
+func (s *Store) Principal(ctx context.Context, tokenHash string) (callout.Principal, error) {
+	var p callout.Principal
+	var role string
+	err := s.DB.QueryRowContext(ctx, `
+		SELECT lab_id, user_name, role FROM api_tokens WHERE token_hash = $1`, tokenHash,
+	).Scan(&p.LabID, &p.User, &role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, callout.Errorf(callout.KindUnauthorized, "the API token is not valid")
+	}
+	if err != nil {
+		return p, fmt.Errorf("look up token: %w", err)
+	}
+	p.Role = callout.Role(role)
+	return p, nil
+}
+
+const settingsColumns = `name, share_comment, mandatory_comments, hide_patient_name, additional_instruction, target_minutes`
+
+func scanSettings(row *sql.Row, labID int64) (callout.Settings, error) {
+	var set callout.Settings
+	err := row.Scan(&set.Name, &set.ShareComment, &set.MandatoryComments, &set.HidePatientName,
+		&set.AdditionalInstruction, &set.TargetMinutes)
+	if errors.Is(err, sql.ErrNoRows) {
+		return set, callout.Errorf(callout.KindNotFound, "lab %d does not exist", labID)
+	}
+	if err != nil {
+		return set, fmt.Errorf("load settings of lab %d: %w", labID, err)
+	}
+	return set, nil
+}
+
+// Settings returns a lab's settings.
+func (s *Store) Settings(ctx context.Context, labID int64) (callout.Settings, error) {
+	return scanSettings(s.DB.QueryRowContext(ctx, `SELECT `+settingsColumns+` FROM labs WHERE id = $1`, labID), labID)
+}
+
+// UpdateSettings changes a lab's settings in one transaction.
+func (s *Store) UpdateSettings(ctx context.Context, labID int64, change func(*callout.Settings) error) (callout.Settings, error) {
+	var set callout.Settings
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		set, err = scanSettings(tx.QueryRowContext(ctx, `SELECT `+settingsColumns+` FROM labs WHERE id = $1`+s.forUpdate("labs"), labID), labID)
+		if err != nil {
+			return err
+		}
+		if err := change(&set); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `
+			UPDATE labs SET name = $2, share_comment = $3, mandatory_comments = $4,
+			       hide_patient_name = $5, additional_instruction = $6, target_minutes = $7
+			WHERE id = $1`,
+			labID, set.Name, set.ShareComment, set.MandatoryComments, set.HidePatientName,
+			set.AdditionalInstruction, set.TargetMinutes)
+		if err != nil {
+			return fmt.Errorf("update settings of lab %d: %w", labID, err)
+		}
+		return nil
+	})
+	return set, err
+}
+
+// Replay returns the answer stored under an idempotency key, or nil.
+func (s *Store) Replay(ctx context.Context, labID int64, key string) (*callout.StoredResponse, error) {
+	var r callout.StoredResponse
+	var body string
+	err := s.DB.QueryRowContext(ctx, `
+		SELECT request_hash, status, response FROM idempotency_keys WHERE lab_id = $1 AND key = $2`,
+		labID, key).Scan(&r.Hash, &r.Status, &body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up idempotency key: %w", err)
+	}
+	r.Body = []byte(body)
+	return &r, nil
+}
+
+// remember stores the answer to a request under its idempotency key, in the
+// request's own transaction: either both the writes and the key commit, or
+// neither does.
+func remember(ctx context.Context, tx *sql.Tx, labID int64, idem *callout.Idempotency, status int, body []byte) error {
+	if idem == nil {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO idempotency_keys (lab_id, key, request_hash, status, response, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`,
+		labID, idem.Key, idem.Hash, status, string(body), callout.Now())
+	if isUnique(err) {
+		return callout.ErrIdempotencyRace
+	}
+	if err != nil {
+		return fmt.Errorf("store idempotency key: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,499 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"callout/internal/callout"
+)
+
+// Run is the behavioural suite: the seed system's rules and the store's
+// promises, each a subtest, for engine e.
+func Run(t *testing.T, e Engine) {
+	ctx := context.Background()
+
+	t.Run("NewOrderStartsInStatesFromItsParameters", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		c := f.Create(t, Order("B1", 1,
+			callout.NewReport{TestID: "GLU", TestName: "Glucose", Parameters: []callout.Parameter{{Name: "Glucose", Value: "120", Flag: "H"}}},
+			callout.NewReport{TestID: "CBC", TestName: "Blood count", Parameters: []callout.Parameter{{Name: "Hb", Value: "13"}}},
+		))
+		require.Equal(t, "B1", c.LabBillID)
+		require.Len(t, c.Reports, 3)
+		require.Equal(t, []callout.State{callout.StatePending, callout.StateAbnormal, callout.StateNormal},
+			[]callout.State{c.Reports[0].State, c.Reports[1].State, c.Reports[2].State})
+		b, err := f.Store.Bill(ctx, f.Lab, c.ID)
+		require.NoError(t, err)
+		require.Equal(t, "Maria Müller", b.Patient.Name)
+		require.Len(t, b.Reports[0].Parameters, 2)
+		require.Equal(t, "Potassium", b.Reports[0].Parameters[0].Name)
+		require.InDelta(t, 6.5, *b.Reports[0].Parameters[0].CriticalHigh, 0)
+		require.Nil(t, b.Reports[1].Parameters[0].NormalLow)
+	})
+
+	t.Run("DuplicateOrderIDIsAConflictInTheSameLabOnly", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		f.Create(t, Order("B1", 1))
+		before := Dump(t, f.Store.DB)
+		_, err := f.Svc.CreateOrder(ctx, f.Staff, Order("B1", 2), nil)
+		require.Equal(t, callout.KindConflict, callout.ErrorKind(err))
+		require.Equal(t, before, Dump(t, f.Store.DB))
+		other := f.AddLab(t, callout.Settings{Name: "Other"})
+		_, err = f.Svc.CreateOrder(ctx, callout.Principal{LabID: other, User: "x", Role: callout.RoleStaff}, Order("B1", 1), nil)
+		require.NoError(t, err)
+	})
+
+	t.Run("DoneMovesSelectedToDoneAndStaleAttemptsToPending", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		c := f.Create(t, Order("B1", 4))
+		ids := ReportIDs(c)
+		_, err := f.Svc.Callout(ctx, f.Staff, c.ID, Attempt(ids[0], ids[1]), nil)
+		require.NoError(t, err)
+		before, err := f.Store.Bill(ctx, f.Lab, c.ID)
+		require.NoError(t, err)
+
+		res, err := f.Svc.Callout(ctx, f.Staff, c.ID, Done(ids[1], ids[2]), nil)
+		require.NoError(t, err)
+		require.Equal(t, callout.StatusDone, res.Status)
+		require.Len(t, res.Callouts, 2)
+		require.Equal(t, ids[1], *res.Callouts[0].LabReportID)
+		require.Equal(t, ids[2], *res.Callouts[1].LabReportID)
+
+		require.Equal(t, map[int64]callout.State{
+			ids[0]: callout.StatePending, // attempted, not selected → pending again
+			ids[1]: callout.StateDone, ids[2]: callout.StateDone,
+			ids[3]: callout.StatePending, // untouched
+		}, f.States(t, c.ID))
+		changed := map[int64]callout.State{}
+		for _, r := range res.Reports {
+			changed[r.ID] = r.State
+		}
+		require.Equal(t, map[int64]callout.State{ids[0]: 1, ids[1]: 2, ids[2]: 2}, changed)
+
+		after, err := f.Store.Bill(ctx, f.Lab, c.ID)
+		require.NoError(t, err)
+		for i := range after.Reports {
+			if i == 3 {
+				require.Equal(t, before.Reports[i].LastUpdated, after.Reports[i].LastUpdated, "an untouched report keeps its last_updated")
+			} else {
+				require.True(t, after.Reports[i].LastUpdated.After(before.Reports[i].LastUpdated), "report %d gets a new last_updated", i)
+				require.Equal(t, res.Reports[0].LastUpdated, after.Reports[i].LastUpdated)
+			}
+		}
+
+		recs, err := f.Store.Records(ctx, f.Lab, c.ID)
+		require.NoError(t, err)
+		require.Len(t, recs, 2, "one record per selected report; the draft is gone")
+		for _, r := range recs {
+			require.Equal(t, callout.StatusDone, r.Status)
+			require.NotNil(t, r.LabReportID)
+			require.Equal(t, []string{"Email"}, r.Methods)
+			require.Equal(t, []string{"Referral"}, r.Recipients)
+			require.Equal(t, "Asha", r.CreatedBy)
+			require.True(t, r.ReadBack)
+			require.Equal(t, "Dr. Rao", r.NotifiedPerson)
+			require.Nil(t, r.Meta)
+			require.Len(t, r.Snapshot, 1)
+			require.Equal(t, "7.1", r.Snapshot[0].Value)
+		}
+		d, err := f.Store.Draft(ctx, f.Lab, c.ID)
+		require.NoError(t, err)
+		require.Nil(t, d, "a done callout never coexists with a draft")
+	})
+
+	t.Run("AttemptWritesOneOrderLevelDraft", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		c := f.Create(t, Order("B1", 3))
+		ids := ReportIDs(c)
+		res, err := f.Svc.Callout(ctx, f.Staff, c.ID, Attempt(ids[2], ids[0]), nil)
+		require.NoError(t, err)
+		require.Equal(t, callout.StatusAttempted, res.Status)
+		require.Len(t, res.Callouts, 1)
+		require.Nil(t, res.Callouts[0].LabReportID)
+		require.Equal(t, map[int64]callout.State{ids[0]: 4, ids[1]: 1, ids[2]: 4}, f.States(t, c.ID))
+
+		recs, err := f.Store.Records(ctx, f.Lab, c.ID)
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		require.Nil(t, recs[0].LabReportID)
+		require.Equal(t, callout.StatusAttempted, recs[0].Status)
+		require.Equal(t, &callout.Meta{CalloutFor: []string{"T1", "T3"}}, recs[0].Meta)
+		require.Len(t, recs[0].Snapshot, 2)
+
+		// A second attempt on another selection replaces the draft and sends
+		// the excluded attempted report back to pending.
+		res2, err := f.Svc.Callout(ctx, f.Staff, c.ID, Attempt(ids[1]), nil)
+		require.NoError(t, err)
+		require.Equal(t, map[int64]callout.State{ids[0]: 1, ids[1]: 4, ids[2]: 1}, f.States(t, c.ID))
+		recs, err = f.Store.Records(ctx, f.Lab, c.ID)
+		require.NoError(t, err)
+		require.Len(t, recs, 1, "an order has at most one draft")
+		require.Equal(t, res2.Callouts[0].ID, recs[0].ID)
+		require.Equal(t, []string{"T2"}, recs[0].Meta.CalloutFor)
+
+		// Both attempts stay in the activity log.
+		acts, err := f.Store.Activity(ctx, f.Lab, callout.ActivityFilter{BillID: &c.ID, Limit: 10})
+		require.NoError(t, err)
+		require.Len(t, acts, 2)
+		require.Contains(t, acts[0].Message, "Callout Attempted by - Asha")
+		require.Contains(t, acts[1].Message, "Electrolytes 1, Electrolytes 3")
+	})
+
+	t.Run("CallingOutADoneReportAgainIsAllowed", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		c := f.Create(t, Order("B1", 1))
+		id := c.Reports[0].ID
+		_, err := f.Svc.Callout(ctx, f.Staff, c.ID, Done(id), nil)
+		require.NoError(t, err)
+		_, err = f.Svc.Callout(ctx, f.Staff, c.ID, Done(id), nil)
+		require.NoError(t, err)
+		recs, err := f.Store.Records(ctx, f.Lab, c.ID)
+		require.NoError(t, err)
+		require.Len(t, recs, 2)
+		require.Equal(t, callout.StateDone, f.States(t, c.ID)[id])
+	})
+
+	t.Run("ActivityEntryInTheSeedFormat", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		c := f.Create(t, Order("B1", 2))
+		ids := ReportIDs(c)
+		_, err := f.Svc.Callout(ctx, f.Staff, c.ID, Attempt(ids[0]), nil)
+		require.NoError(t, err)
+		req := Done(ids[1])
+		req.Payload.SendFax = true
+		req.Payload.IsOrganization = true
+		_, err = f.Svc.Callout(ctx, f.Staff, c.ID, req, nil)
+		require.NoError(t, err)
+		acts, err := f.Store.Activity(ctx, f.Lab, callout.ActivityFilter{BillID: &c.ID, Limit: 10})
+		require.NoError(t, err)
+		require.Len(t, acts, 2)
+		a := acts[0]
+		require.Equal(t, callout.CategoryCallout, a.CategoryID)
+		require.Equal(t, "Asha", a.User)
+		require.Equal(t, "Callout done by - Asha, Callout for - Electrolytes 2, Method - Fax, Email, Recipients - Referral, Organization, Comment - Informed Dr. Rao", a.Message)
+		var data callout.ActivityData
+		require.NoError(t, json.Unmarshal(a.Data, &data))
+		require.Equal(t, c.ID, data.BillID)
+		require.Equal(t, []int64{ids[1]}, data.LabReportIDs)
+		require.Equal(t, []string{"Electrolytes 2"}, data.CalloutFor)
+		require.Nil(t, data.IsDraft)
+		require.ElementsMatch(t, []callout.Transition{{LabReportID: ids[0], From: 4, To: 1}, {LabReportID: ids[1], From: 1, To: 2}}, data.Transitions)
+		require.NoError(t, json.Unmarshal(acts[1].Data, &data))
+		require.NotNil(t, data.IsDraft)
+		require.True(t, *data.IsDraft)
+	})
+
+	t.Run("RefusedCalloutsChangeNothing", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		c := f.Create(t, Order("B1", 1,
+			callout.NewReport{TestID: "N", Parameters: []callout.Parameter{{Name: "Hb", Value: "13"}}},
+			callout.NewReport{TestID: "D", Dismissed: ptr(true), Parameters: []callout.Parameter{Potassium("7.5")}},
+			callout.NewReport{TestID: "U", SampleCollected: ptr(false), Parameters: []callout.Parameter{Potassium("7.5")}},
+		))
+		noContacts := f.Create(t, callout.NewOrder{LabBillID: "B2", Patient: callout.Contact{Name: "Nobody"},
+			Reports: []callout.NewReport{{TestID: "K", Parameters: []callout.Parameter{Potassium("1.9")}}}})
+		ids := ReportIDs(c)
+		other := f.Create(t, Order("B3", 1))
+		_, err := f.Svc.Callout(ctx, f.Staff, c.ID, Attempt(ids[0]), nil)
+		require.NoError(t, err)
+
+		withPayload := func(pl callout.Payload) callout.Request {
+			return callout.Request{LabReportIDs: []int64{ids[0]}, Payload: pl}
+		}
+		cases := []struct {
+			name string
+			bill int64
+			req  callout.Request
+			kind callout.Kind
+		}{
+			{"empty selection", c.ID, callout.Request{Payload: Done().Payload}, callout.KindUnprocessable},
+			{"report of another order", c.ID, Done(other.Reports[0].ID), callout.KindUnprocessable},
+			{"unknown report", c.ID, Done(999999), callout.KindUnprocessable},
+			{"not critical", c.ID, Done(ids[0], ids[1]), callout.KindUnprocessable},
+			{"dismissed", c.ID, Done(ids[2]), callout.KindUnprocessable},
+			{"not collected", c.ID, Attempt(ids[3]), callout.KindUnprocessable},
+			{"no recipient", c.ID, withPayload(callout.Payload{SendEmail: true}), callout.KindUnprocessable},
+			{"fax to the patient only", c.ID, withPayload(callout.Payload{SendFax: true, IsPatient: true}), callout.KindUnprocessable},
+			{"email without any address", noContacts.ID, callout.Request{LabReportIDs: []int64{noContacts.Reports[0].ID}, Payload: callout.Payload{SendEmail: true, IsReferral: true}}, callout.KindUnprocessable},
+			{"unknown order", 999999, Done(ids[0]), callout.KindNotFound},
+		}
+		for _, tc := range cases {
+			before := Dump(t, f.Store.DB)
+			_, err := f.Svc.Callout(ctx, f.Staff, tc.bill, tc.req, nil)
+			require.Error(t, err, tc.name)
+			require.Equal(t, tc.kind, callout.ErrorKind(err), "%s: %v", tc.name, err)
+			require.Equal(t, before, Dump(t, f.Store.DB), "%s changed rows", tc.name)
+		}
+	})
+
+	t.Run("MandatoryCommentIsEnforced", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{MandatoryComments: true})
+		c := f.Create(t, Order("B1", 1))
+		before := Dump(t, f.Store.DB)
+		req := Done(c.Reports[0].ID)
+		req.Payload.Comment = "   "
+		_, err := f.Svc.Callout(ctx, f.Staff, c.ID, req, nil)
+		require.Equal(t, callout.KindUnprocessable, callout.ErrorKind(err))
+		require.Equal(t, before, Dump(t, f.Store.DB))
+		req.Payload.Comment = "Told Dr. Rao"
+		_, err = f.Svc.Callout(ctx, f.Staff, c.ID, req, nil)
+		require.NoError(t, err)
+	})
+
+	t.Run("AFailedWriteRollsBackEverything", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		c := f.Create(t, Order("B1", 2))
+		ids := ReportIDs(c)
+		_, err := f.Svc.Callout(ctx, f.Staff, c.ID, Attempt(ids[0]), nil)
+		require.NoError(t, err)
+		before := Dump(t, f.Store.DB)
+		// A plan whose records break a constraint fails after the states were
+		// updated and the draft deleted: all of it must roll back.
+		_, err = f.Store.Callout(ctx, f.Lab, c.ID, func(set callout.Settings, b callout.Bill) (callout.Plan, error) {
+			p, err := callout.Decide(f.Staff, set, b, Done(ids[1]), callout.Now())
+			p.Records[0].Status = "bogus"
+			return p, err
+		}, &callout.Idempotency{Key: "k1", Hash: "h"})
+		require.Error(t, err)
+		require.Equal(t, before, Dump(t, f.Store.DB))
+	})
+
+	t.Run("ReadsAndWritesTakeTheSameStatementsForOneOrAHundredReports", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		count := func(n int, draft bool) int64 {
+			c := f.Create(t, Order("N"+time.Now().Format("150405.000000000"), n))
+			ids := ReportIDs(c)
+			req := Done(ids...)
+			if draft {
+				req = Attempt(ids...)
+			}
+			before := f.Store.Queries.Load()
+			_, err := f.Svc.Callout(ctx, f.Staff, c.ID, req, nil)
+			require.NoError(t, err)
+			return f.Store.Queries.Load() - before
+		}
+		one, hundred := count(1, false), count(100, false)
+		require.Equal(t, one, hundred, "done callout statements")
+		require.LessOrEqual(t, one, int64(9), "BEGIN, 3 reads, 4 writes, COMMIT")
+		require.Equal(t, count(1, true), count(100, true), "attempt statements")
+	})
+
+	t.Run("ConcurrentCalloutsOnOneOrderAreSerialized", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		c := f.Create(t, Order("B1", 6))
+		ids := ReportIDs(c)
+		var wg sync.WaitGroup
+		errs := make(chan error, 24)
+		for i := range 24 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sel := []int64{ids[i%6], ids[(i*5+1)%6]}
+				req := Attempt(sel...)
+				if i%3 == 0 {
+					req = Done(sel...)
+				}
+				_, err := f.Svc.Callout(ctx, f.Staff, c.ID, req, nil)
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+
+		// Replay the callouts one at a time in the order they were recorded:
+		// each must have seen exactly the states its predecessor left.
+		acts, err := f.Store.Activity(ctx, f.Lab, callout.ActivityFilter{BillID: &c.ID, Limit: 100})
+		require.NoError(t, err)
+		require.Len(t, acts, 24)
+		state := map[int64]callout.State{}
+		for _, id := range ids {
+			state[id] = callout.StatePending
+		}
+		for i := len(acts) - 1; i >= 0; i-- {
+			var d callout.ActivityData
+			require.NoError(t, json.Unmarshal(acts[i].Data, &d))
+			sel := map[int64]bool{}
+			for _, id := range d.LabReportIDs {
+				sel[id] = true
+			}
+			for _, tr := range d.Transitions {
+				require.Equal(t, state[tr.LabReportID], tr.From, "callout %d saw a stale state", acts[i].ID)
+			}
+			for _, id := range ids {
+				if to, write := callout.NextState(state[id], sel[id], d.IsDraft != nil); write {
+					state[id] = to
+				}
+			}
+		}
+		require.Equal(t, state, f.States(t, c.ID))
+		recs, err := f.Store.Records(ctx, f.Lab, c.ID)
+		require.NoError(t, err)
+		drafts := 0
+		for _, r := range recs {
+			if r.LabReportID == nil {
+				drafts++
+			}
+		}
+		require.LessOrEqual(t, drafts, 1)
+	})
+
+	t.Run("SnapshotIsImmuneToLaterResultChanges", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		c := f.Create(t, Order("B1", 1))
+		_, err := f.Svc.Callout(ctx, f.Staff, c.ID, Done(c.Reports[0].ID), nil)
+		require.NoError(t, err)
+		_, err = f.Store.DB.ExecContext(ctx, `UPDATE report_parameters SET value = '5.0' WHERE bill_id = $1`, c.ID)
+		require.NoError(t, err)
+		recs, err := f.Store.Records(ctx, f.Lab, c.ID)
+		require.NoError(t, err)
+		require.Equal(t, "7.1", recs[0].Snapshot[0].Value)
+		require.Equal(t, "Potassium", recs[0].Snapshot[0].Name)
+		require.Equal(t, "mmol/L", recs[0].Snapshot[0].Unit)
+	})
+
+	t.Run("LabsNeverSeeEachOther", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		c := f.Create(t, Order("B1", 1))
+		other := callout.Principal{LabID: f.AddLab(t, callout.Settings{Name: "Other"}), User: "Eve", Role: callout.RoleAdmin}
+		before := Dump(t, f.Store.DB)
+		_, err := f.Svc.Callout(ctx, other, c.ID, Done(c.Reports[0].ID), nil)
+		require.Equal(t, callout.KindNotFound, callout.ErrorKind(err))
+		_, err = f.Svc.Bill(ctx, other, c.ID)
+		require.Equal(t, callout.KindNotFound, callout.ErrorKind(err))
+		_, err = f.Svc.Records(ctx, other, c.ID)
+		require.Equal(t, callout.KindNotFound, callout.ErrorKind(err))
+		items, _, err := f.Svc.Worklist(ctx, other, callout.WorklistFilter{})
+		require.NoError(t, err)
+		require.Empty(t, items)
+		require.Equal(t, before, Dump(t, f.Store.DB))
+	})
+
+	t.Run("WorklistPagesOldestFirst", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		base := time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)
+		var want []int64
+		for i := range 5 {
+			o := Order("W"+string(rune('A'+i)), 0,
+				callout.NewReport{TestID: "K", ResultedAt: ptr(base.Add(time.Duration(5-i) * time.Minute)), Parameters: []callout.Parameter{Potassium("7.0")}},
+				callout.NewReport{TestID: "D", Dismissed: ptr(true), Parameters: []callout.Parameter{Potassium("7.0")}},
+				callout.NewReport{TestID: "N", Parameters: []callout.Parameter{Potassium("4.0")}},
+			)
+			c := f.Create(t, o)
+			want = append([]int64{c.Reports[0].ID}, want...)
+		}
+		var got []int64
+		var cursor *callout.WorklistCursor
+		for page := 0; ; page++ {
+			items, next, err := f.Svc.Worklist(ctx, f.Staff, callout.WorklistFilter{Limit: 2, After: cursor})
+			require.NoError(t, err)
+			for _, it := range items {
+				got = append(got, it.ID)
+				require.Equal(t, "Maria Müller", it.PatientName)
+				require.Greater(t, it.AgeSeconds, int64(3000))
+			}
+			if next == nil {
+				break
+			}
+			cursor = next
+			require.Less(t, page, 5)
+		}
+		require.Equal(t, want, got)
+
+		// The state filter: after one is done, only it is listed as done.
+		b, err := f.Store.Bill(ctx, f.Lab, 1)
+		require.NoError(t, err)
+		_, err = f.Svc.Callout(ctx, f.Staff, b.ID, Done(b.Reports[0].ID), nil)
+		require.NoError(t, err)
+		items, _, err := f.Svc.Worklist(ctx, f.Staff, callout.WorklistFilter{States: []callout.State{callout.StateDone}})
+		require.NoError(t, err)
+		require.Len(t, items, 1)
+		require.Equal(t, b.Reports[0].ID, items[0].ID)
+		_, _, err = f.Svc.Worklist(ctx, f.Staff, callout.WorklistFilter{States: []callout.State{callout.StateNormal}})
+		require.Equal(t, callout.KindUnprocessable, callout.ErrorKind(err))
+	})
+
+	t.Run("IdempotencyKeyStoresTheAnswerWithTheWrites", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		c := f.Create(t, Order("B1", 1))
+		idem := &callout.Idempotency{Key: "abc", Hash: "h1"}
+		res, err := f.Svc.Callout(ctx, f.Staff, c.ID, Done(c.Reports[0].ID), idem)
+		require.NoError(t, err)
+		r, err := f.Store.Replay(ctx, f.Lab, "abc")
+		require.NoError(t, err)
+		require.Equal(t, "h1", r.Hash)
+		require.Equal(t, 201, r.Status)
+		var stored callout.CalloutResult
+		require.NoError(t, json.Unmarshal(r.Body, &stored))
+		require.Equal(t, res.Callouts, stored.Callouts)
+		// The same key again in the same lab loses the race and writes nothing.
+		before := Dump(t, f.Store.DB)
+		_, err = f.Svc.Callout(ctx, f.Staff, c.ID, Done(c.Reports[0].ID), idem)
+		require.ErrorIs(t, err, callout.ErrIdempotencyRace)
+		require.Equal(t, before, Dump(t, f.Store.DB))
+		none, err := f.Store.Replay(ctx, f.Lab, "other")
+		require.NoError(t, err)
+		require.Nil(t, none)
+	})
+
+	t.Run("SettingsUpdateIsAdminOnlyAndValidated", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		before := Dump(t, f.Store.DB)
+		_, err := f.Svc.UpdateSettings(ctx, f.Staff, callout.SettingsPatch{ShareComment: ptr(true)})
+		require.Equal(t, callout.KindForbidden, callout.ErrorKind(err))
+		_, err = f.Svc.UpdateSettings(ctx, f.Admin, callout.SettingsPatch{Name: ptr(" "), ShareComment: ptr(true)})
+		require.Equal(t, callout.KindUnprocessable, callout.ErrorKind(err))
+		require.Equal(t, before, Dump(t, f.Store.DB))
+		set, err := f.Svc.UpdateSettings(ctx, f.Admin, callout.SettingsPatch{ShareComment: ptr(true), AdditionalInstruction: ptr("Read back every value")})
+		require.NoError(t, err)
+		require.True(t, set.ShareComment)
+		require.Equal(t, "City Lab", set.Name)
+		got, err := f.Svc.Settings(ctx, f.Staff)
+		require.NoError(t, err)
+		require.Equal(t, set, got)
+		require.Equal(t, callout.DefaultTargetMinutes, got.TargetMinutes)
+	})
+
+	t.Run("BillViewRestoresTheDraft", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{AdditionalInstruction: "Ask for read-back"})
+		c := f.Create(t, Order("B1", 3))
+		ids := ReportIDs(c)
+		v, err := f.Svc.Bill(ctx, f.Staff, c.ID)
+		require.NoError(t, err)
+		require.Nil(t, v.Draft)
+		require.Equal(t, "Ask for read-back", v.AdditionalInstruction)
+		_, err = f.Svc.Callout(ctx, f.Staff, c.ID, Attempt(ids[0], ids[2]), nil)
+		require.NoError(t, err)
+		v, err = f.Svc.Bill(ctx, f.Staff, c.ID)
+		require.NoError(t, err)
+		require.NotNil(t, v.Draft)
+		require.Equal(t, []string{"T1", "T3"}, v.Draft.CalloutFor)
+		require.Equal(t, []int64{ids[0], ids[2]}, v.Draft.LabReportIDs)
+		require.Equal(t, []string{"Referral"}, v.Draft.Recipients)
+		require.Equal(t, "No answer", v.Draft.Comment)
+	})
+}
