@@ -11,14 +11,14 @@ type Kind string
 
 // The kinds of error the service reports.
 const (
-	KindInvalid      Kind = "invalid"       // the request is malformed: wrong shape or types
+	KindInvalid       Kind = "invalid"       // the request is malformed: wrong shape or types
 	KindUnprocessable Kind = "unprocessable" // well formed, but breaks a rule of the domain
-	KindNotFound     Kind = "not_found"
-	KindConflict     Kind = "conflict"
-	KindUnauthorized Kind = "unauthorized"
-	KindForbidden    Kind = "forbidden"
-	KindTooLarge     Kind = "too_large"
-	KindInternal     Kind = "internal"
+	KindNotFound      Kind = "not_found"
+	KindConflict      Kind = "conflict"
+	KindUnauthorized  Kind = "unauthorized"
+	KindForbidden     Kind = "forbidden"
+	KindTooLarge      Kind = "too_large"
+	KindInternal      Kind = "internal"
 )
 
 // Error is an error a user can act on: its Message is safe to show, and its
@@ -60,4 +60,15 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// ErrorMessageOrErr returns the user-facing message of an error with a kind,
+// and the whole error text otherwise: for a command-line user, who is also
+// the operator, the detail is the useful part.
+func ErrorMessageOrErr(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Kind != KindInternal {
+		return e.Message
+	}
+	return err.Error()
 }

@@ -76,6 +76,9 @@ type Report struct {
 	ResultedAt      time.Time   `json:"resulted_at"`
 	LastUpdated     time.Time   `json:"last_updated"`
 	Parameters      []Parameter `json:"parameters"`
+	// CanCallout says whether the screen may offer the report for a callout
+	// (see Actionable); filled in by the service for views.
+	CanCallout bool `json:"can_callout"`
 }
 
 // Actionable reports whether the report may be included in a callout: it has
@@ -190,14 +193,14 @@ type Transition struct {
 
 // Draft is the order's current attempt, for restoring the callout screen.
 type Draft struct {
-	RecordID     int64     `json:"record_id"`
-	CalloutFor   []string  `json:"callout_for"`
-	LabReportIDs []int64   `json:"lab_report_ids"`
-	Recipients   []string  `json:"recipients"`
-	Methods      []string  `json:"methods"`
-	Comment      string    `json:"comment"`
-	NotifiedPerson string  `json:"notified_person"`
-	ReadBack     bool      `json:"read_back"`
-	CreatedBy    string    `json:"created_by"`
-	CreatedAt    time.Time `json:"created_at"`
+	RecordID       int64     `json:"record_id"`
+	CalloutFor     []string  `json:"callout_for"`
+	LabReportIDs   []int64   `json:"lab_report_ids"`
+	Recipients     []string  `json:"recipients"`
+	Methods        []string  `json:"methods"`
+	Comment        string    `json:"comment"`
+	NotifiedPerson string    `json:"notified_person"`
+	ReadBack       bool      `json:"read_back"`
+	CreatedBy      string    `json:"created_by"`
+	CreatedAt      time.Time `json:"created_at"`
 }

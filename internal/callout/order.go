@@ -108,7 +108,7 @@ func buildReport(i int, nr NewReport, now time.Time) (Report, error) {
 		if nr.ResultedAt.After(now.Add(5 * time.Minute)) {
 			return Report{}, Errorf(KindUnprocessable, "reports[%d].resulted_at lies in the future", i)
 		}
-		r.ResultedAt = nr.ResultedAt.UTC()
+		r.ResultedAt = nr.ResultedAt.UTC().Truncate(time.Microsecond)
 	}
 	if r.TestID == "" {
 		return Report{}, Errorf(KindUnprocessable, "reports[%d].test_id is required", i)

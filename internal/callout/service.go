@@ -13,6 +13,9 @@ import (
 // It is implemented once per SQL engine and checked by one behavioural suite.
 type Store interface {
 	CreateLab(ctx context.Context, s Settings) (int64, error)
+	// FindLab returns the id of the lab with the given name, or an error of
+	// kind not found.
+	FindLab(ctx context.Context, name string) (int64, error)
 	CreateToken(ctx context.Context, t Token) error
 	// Principal returns who holds the token with the given SHA-256 hash, or
 	// an error of kind unauthorized.
@@ -238,6 +241,9 @@ func (s *Service) Bill(ctx context.Context, p Principal, billID int64) (BillView
 	d, err := s.Store.Draft(ctx, p.LabID, billID)
 	if err != nil {
 		return BillView{}, err
+	}
+	for i := range b.Reports {
+		b.Reports[i].CanCallout = b.Reports[i].Actionable()
 	}
 	v := BillView{Bill: b, AdditionalInstruction: set.AdditionalInstruction}
 	if d != nil {

@@ -32,6 +32,19 @@ func (s *Store) CreateLab(ctx context.Context, set callout.Settings) (int64, err
 	return id, nil
 }
 
+// FindLab returns the id of the oldest lab with the given name.
+func (s *Store) FindLab(ctx context.Context, name string) (int64, error) {
+	var id int64
+	err := s.DB.QueryRowContext(ctx, `SELECT id FROM labs WHERE name = $1 ORDER BY id LIMIT 1`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, callout.Errorf(callout.KindNotFound, "no lab is named %q", name)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("find lab %q: %w", name, err)
+	}
+	return id, nil
+}
+
 // CreateToken stores an API token's hash.
 func (s *Store) CreateToken(ctx context.Context, t callout.Token) error {
 	if _, err := s.Settings(ctx, t.LabID); err != nil {

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"callout/internal/callout"
+	"callout/internal/httpapi"
+)
+
+func serveCmd(ctx context.Context, e *env, args []string) error {
+	fs, db := flags(e, "serve", "serve [--addr 127.0.0.1:8080] [--demo] [--db URL]")
+	defAddr := e.getenv("CALLOUT_ADDR")
+	if defAddr == "" {
+		defAddr = "127.0.0.1:8080"
+	}
+	addr := fs.String("addr", defAddr, "address to listen on (env CALLOUT_ADDR); port 0 picks a free one")
+	demo := fs.Bool("demo", false, "load a demo lab with orders and print an API token")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, e, *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := callout.NewService(st, e.log)
+
+	var demoToken string
+	if *demo {
+		if demoToken, err = loadDemo(ctx, svc); err != nil {
+			return fmt.Errorf("load demo data: %w", err)
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "callout_db_queries_total",
+		Help: "Statements sent to the database, BEGIN and COMMIT included.",
+	}, func() float64 { return float64(st.Queries.Load()) }))
+	api := httpapi.New(httpapi.Config{Service: svc, Log: e.log, Ping: st.DB.PingContext, Metrics: httpapi.NewMetrics(reg)})
+	api.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	url := "http://" + ln.Addr().String()
+	fmt.Fprintf(e.stdout, "Callout is listening on %s (database: %s)\n", url, st.Engine)
+	if demoToken != "" {
+		fmt.Fprintf(e.stdout, "Demo API token (admin): %s\n", demoToken)
+		fmt.Fprintf(e.stdout, "Try: curl -H 'Authorization: Bearer %s' %s/api/v1/worklist\n", demoToken, url)
+	}
+	e.log.Info("serving", "addr", ln.Addr().String(), "engine", st.Engine)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	e.log.Info("shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// DemoLabName names the lab --demo creates once and reuses after.
+const DemoLabName = "Callout Demo Lab"
+
+// loadDemo creates the demo lab and its orders on first use and returns a
+// fresh admin token for it (tokens are stored hashed, so an old one cannot
+// be shown again).
+func loadDemo(ctx context.Context, svc *callout.Service) (string, error) {
+	lab, err := svc.Store.FindLab(ctx, DemoLabName)
+	if callout.ErrorKind(err) == callout.KindNotFound {
+		lab, err = svc.CreateLab(ctx, callout.Settings{Name: DemoLabName, ShareComment: true,
+			AdditionalInstruction: "Ask the receiver to read back every critical value."})
+		if err != nil {
+			return "", err
+		}
+		p := callout.Principal{LabID: lab, User: "demo", Role: callout.RoleAdmin}
+		for _, o := range demoOrders(time.Now().UTC()) {
+			if _, err := svc.CreateOrder(ctx, p, o, nil); err != nil {
+				return "", err
+			}
+		}
+	} else if err != nil {
+		return "", err
+	}
+	return svc.CreateToken(ctx, lab, "demo", callout.RoleAdmin)
+}
+
+func f64(v float64) *float64 { return &v }
+
+func demoOrders(now time.Time) []callout.NewOrder {
+	ago := func(m int) *time.Time { t := now.Add(-time.Duration(m) * time.Minute); return &t }
+	param := func(name, value, unit string, nl, nh, cl, ch float64) callout.Parameter {
+		return callout.Parameter{Name: name, Value: value, Unit: unit, NormalLow: f64(nl), NormalHigh: f64(nh), CriticalLow: f64(cl), CriticalHigh: f64(ch)}
+	}
+	clinic := callout.Contact{Name: "St. Mary Clinic", Email: "lab@stmary.example", Fax: "+1 555 0198", Phone: "+1 555 0102"}
+	return []callout.NewOrder{
+		{
+			LabBillID: "ORD-1001", AccessionNumber: "ACC-88121",
+			Patient:      callout.Contact{Name: "Maria Müller", Email: "maria.mueller@example.org", Phone: "+1 555 0100"},
+			Referral:     callout.Contact{Name: "Dr. Anil Rao", Email: "rao@stmary.example", Fax: "+1 555 0199", Phone: "+1 555 0101"},
+			Organization: clinic,
+			Reports: []callout.NewReport{
+				{TestID: "ELEC", TestName: "Serum Electrolytes", Department: "Biochemistry", ResultedAt: ago(12), Parameters: []callout.Parameter{
+					param("Potassium", "7.1", "mmol/L", 3.5, 5.1, 2.5, 6.5), param("Sodium", "138", "mmol/L", 135, 145, 120, 160)}},
+				{TestID: "GLU", TestName: "Glucose, fasting", Department: "Biochemistry", ResultedAt: ago(9), Parameters: []callout.Parameter{
+					param("Glucose", "35", "mg/dL", 70, 99, 40, 450)}},
+				{TestID: "LIPID", TestName: "Lipid profile", Department: "Biochemistry", ResultedAt: ago(9), Parameters: []callout.Parameter{
+					param("Cholesterol", "240", "mg/dL", 0, 200, 0, 1000)}},
+			},
+		},
+		{
+			LabBillID: "ORD-1002", AccessionNumber: "ACC-88122",
+			Patient:      callout.Contact{Name: "John Okafor", Phone: "+1 555 0110"},
+			Referral:     callout.Contact{Name: "Dr. Lena Park", Email: "park@stmary.example", Phone: "+1 555 0111"},
+			Organization: clinic,
+			Reports: []callout.NewReport{
+				{TestID: "CBC", TestName: "Complete Blood Count", Department: "Haematology", ResultedAt: ago(47), Parameters: []callout.Parameter{
+					param("Haemoglobin", "5.9", "g/dL", 13, 17, 7, 20), param("Platelets", "18", "10^9/L", 150, 400, 20, 1000)}},
+			},
+		},
+		{
+			LabBillID: "ORD-1003",
+			Patient:   callout.Contact{Name: "Aiko Tanaka", Email: "aiko@example.org", Phone: "+1 555 0120"},
+			Referral:  callout.Contact{Name: "Dr. Samuel Reyes", Fax: "+1 555 0129", Phone: "+1 555 0121"},
+			Reports: []callout.NewReport{
+				{TestID: "COAG", TestName: "Coagulation (PT/INR)", Department: "Haematology", ResultedAt: ago(3), Parameters: []callout.Parameter{
+					param("INR", "6.2", "", 0.8, 1.2, 0, 5)}},
+				{TestID: "TROP", TestName: "Troponin I", Department: "Biochemistry", ResultedAt: ago(3), Parameters: []callout.Parameter{
+					{Name: "Troponin I", Value: "2.8", Unit: "ng/mL", Flag: "HH"}}},
+			},
+		},
+		{
+			LabBillID: "ORD-1004",
+			Patient:   callout.Contact{Name: "Peter Novak", Phone: "+1 555 0130"},
+			Referral:  callout.Contact{Name: "Dr. Anil Rao", Email: "rao@stmary.example", Fax: "+1 555 0199", Phone: "+1 555 0101"},
+			Reports: []callout.NewReport{
+				{TestID: "TSH", TestName: "Thyroid panel", Department: "Biochemistry", ResultedAt: ago(30), Parameters: []callout.Parameter{
+					param("TSH", "2.1", "mIU/L", 0.4, 4.0, 0.01, 50)}},
+			},
+		},
+	}
+}
