@@ -23,6 +23,7 @@ import (
 	"syscall"
 
 	"callout/internal/callout"
+	"callout/internal/jobs"
 	"callout/internal/sqlstore"
 )
 
@@ -51,6 +52,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the service: API, web UI and workers", serveCmd},
+		{"worker", "run only the background workers (email, fax, search index)", workerCmd},
 		{"migrate", "bring the database schema up to date", migrateCmd},
 		{"lab create", "create a lab; prints its id", labCreateCmd},
 		{"token create", "create an API token; prints it", tokenCreateCmd},
@@ -150,6 +152,10 @@ func openStore(ctx context.Context, e *env, url string) (*sqlstore.Store, error)
 		return nil, err
 	}
 	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := jobs.Migrate(ctx, st.DB, jobs.Engine(st.Engine)); err != nil {
 		st.Close()
 		return nil, err
 	}

@@ -24,15 +24,28 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	}
 	addr := fs.String("addr", defAddr, "address to listen on (env CALLOUT_ADDR); port 0 picks a free one")
 	demo := fs.Bool("demo", false, "load a demo lab with orders and print an API token")
+	noWork := fs.Bool("no-workers", false, "do not run background workers here (run `callout worker` elsewhere)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, e, *db)
+	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	url := "http://" + ln.Addr().String()
+	rt, err := newRuntime(ctx, e, *db, !*noWork, url)
+	if err != nil {
+		ln.Close()
 		return err
 	}
-	defer st.Close()
-	svc := callout.NewService(st, e.log)
+	defer rt.Close()
+	st, svc := rt.store, rt.svc
+	if !*noWork {
+		if err := rt.queue.Start(ctx); err != nil {
+			return fmt.Errorf("start workers: %w", err)
+		}
+		defer stopQueue(e, rt)
+	}
 
 	var demoToken string
 	if *demo {
@@ -50,13 +63,8 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	api := httpapi.New(httpapi.Config{Service: svc, Log: e.log, Ping: st.DB.PingContext, Metrics: httpapi.NewMetrics(reg)})
 	api.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *addr, err)
-	}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
-	url := "http://" + ln.Addr().String()
 	fmt.Fprintf(e.stdout, "Callout is listening on %s (database: %s)\n", url, st.Engine)
 	if demoToken != "" {
 		fmt.Fprintf(e.stdout, "Demo API token (admin): %s\n", demoToken)
@@ -160,4 +168,33 @@ func demoOrders(now time.Time) []callout.NewOrder {
 			},
 		},
 	}
+}
+
+// stopQueue lets running jobs finish for a while; what is cut short is
+// retried by the next process (a job is done only when it is marked done).
+func stopQueue(e *env, rt *runtime) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := rt.queue.Stop(ctx); err != nil {
+		e.log.Warn("stopping workers", "err", err)
+	}
+}
+
+func workerCmd(ctx context.Context, e *env, args []string) error {
+	fs, db := flags(e, "worker", "worker [--db URL]")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	rt, err := newRuntime(ctx, e, *db, true, e.getenv("CALLOUT_BASE_URL"))
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	if err := rt.queue.Start(ctx); err != nil {
+		return fmt.Errorf("start workers: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "Callout worker running (database: %s)\n", rt.store.Engine)
+	<-ctx.Done()
+	stopQueue(e, rt)
+	return nil
 }

@@ -74,6 +74,7 @@ type Plan struct {
 	Transitions []Transition // every report whose state is written
 	Records     []Record     // unsaved callout records (IDs zero)
 	Activity    Activity     // the activity entry (ID zero)
+	Deliveries  []Delivery   // email and fax copies to send after commit (done callouts only)
 }
 
 // ActivityData is the structured part of a callout's activity entry.
@@ -188,6 +189,9 @@ func Decide(p Principal, settings Settings, bill Bill, req Request, now time.Tim
 		}
 	}
 
+	if !req.IsDraft {
+		plan.Deliveries = plannedDeliveries(bill, pl)
+	}
 	plan.Activity = activity(p, bill, plan, pl, req.IsDraft, now)
 	return plan, nil
 }

@@ -43,6 +43,22 @@ type Store interface {
 
 	// Replay returns the answer stored under an idempotency key, or nil.
 	Replay(ctx context.Context, labID int64, key string) (*StoredResponse, error)
+
+	// Deliveries lists email and fax copies; see DeliveryFilter.
+	Deliveries(ctx context.Context, labID int64, f DeliveryFilter) ([]Delivery, error)
+	// RetryDelivery puts a failed delivery back in the queue, in one
+	// transaction with its job.
+	RetryDelivery(ctx context.Context, labID, deliveryID int64, user string, at time.Time) (Delivery, error)
+	// EmailTemplate returns the lab's own email template, or "" for the built-in one.
+	EmailTemplate(ctx context.Context, labID int64) (string, error)
+	SetEmailTemplate(ctx context.Context, labID int64, src string) error
+}
+
+// DeliveryFilter selects deliveries of a lab: of one order, or in one status.
+type DeliveryFilter struct {
+	BillID *int64
+	Status string
+	Limit  int
 }
 
 // Token is an API token as stored: only its hash is kept.

@@ -19,15 +19,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"callout/internal/callout"
+	"callout/internal/notify"
 )
 
 // Server serves the API.
 type Server struct {
-	svc     *callout.Service
-	log     *slog.Logger
-	ping    func(context.Context) error
-	metrics *Metrics
-	mux     *http.ServeMux
+	svc      *callout.Service
+	validate callout.TemplateValidator
+	log      *slog.Logger
+	ping     func(context.Context) error
+	metrics  *Metrics
+	mux      *http.ServeMux
 
 	mu     sync.Mutex
 	tokens map[string]cachedPrincipal
@@ -36,7 +38,9 @@ type Server struct {
 // Config wires a Server.
 type Config struct {
 	Service *callout.Service
-	Log     *slog.Logger
+	// ValidateTemplate checks a lab's email template before it is stored.
+	ValidateTemplate callout.TemplateValidator
+	Log              *slog.Logger
 	// Ping checks the database for /healthz.
 	Ping func(context.Context) error
 	// Metrics, when set, records request latencies; see NewMetrics.
@@ -52,9 +56,12 @@ type route struct {
 
 // New returns the API server.
 func New(cfg Config) *Server {
-	s := &Server{svc: cfg.Service, log: cfg.Log, ping: cfg.Ping, metrics: cfg.Metrics, tokens: map[string]cachedPrincipal{}}
+	s := &Server{svc: cfg.Service, validate: cfg.ValidateTemplate, log: cfg.Log, ping: cfg.Ping, metrics: cfg.Metrics, tokens: map[string]cachedPrincipal{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.validate == nil {
+		s.validate = notify.ValidateTemplate
 	}
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes() {
@@ -75,6 +82,11 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/worklist", s.auth(s.worklist)},
 		{"GET /api/v1/lab/settings", s.auth(s.getSettings)},
 		{"PATCH /api/v1/lab/settings", s.auth(s.patchSettings)},
+		{"GET /api/v1/lab/templates/email", s.auth(s.getEmailTemplate)},
+		{"PUT /api/v1/lab/templates/email", s.auth(s.putEmailTemplate)},
+		{"GET /api/v1/bills/{id}/deliveries", s.auth(s.billDeliveries)},
+		{"GET /api/v1/deliveries", s.auth(s.listDeliveries)},
+		{"POST /api/v1/deliveries/{id}/retry", s.auth(s.retryDelivery)},
 	}
 }
 

@@ -133,12 +133,28 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, labID int64, plan cal
 	// RETURNING promises no order; answer in id order, the order of creation.
 	slices.SortFunc(res.Callouts, func(a, b callout.CreatedRecord) int { return cmp.Compare(a.ID, b.ID) })
 
+	recordIDs := make([]int64, len(res.Callouts))
+	for i, c := range res.Callouts {
+		recordIDs[i] = c.ID
+	}
+	deliveryIDs, err := insertDeliveries(ctx, tx, labID, billID, plan.Deliveries, recordIDs, plan.At)
+	if err != nil {
+		return res, err
+	}
+
 	a := plan.Activity
 	if _, err := tx.ExecContext(ctx, `
 		INSERT INTO activity_log (lab_id, bill_id, category_id, user_name, created_at, message, data)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		labID, a.BillID, a.CategoryID, a.User, a.CreatedAt, a.Message, string(a.Data)); err != nil {
 		return res, fmt.Errorf("insert activity of bill %d: %w", billID, err)
+	}
+	// The side effects are jobs in this same transaction: they run only if
+	// the callout commits, and always do then.
+	if s.Jobs != nil {
+		if err := s.Jobs.EnqueueCallout(ctx, tx, labID, billID, deliveryIDs); err != nil {
+			return res, fmt.Errorf("enqueue side effects of bill %d: %w", billID, err)
+		}
 	}
 	return res, nil
 }

@@ -43,8 +43,11 @@ type Store struct {
 	DB      *sql.DB
 	Engine  Engine
 	Queries *Counter
-	log     *slog.Logger
-	dsn     string
+	// Jobs, when set, receives the background work of each callout inside
+	// its transaction.
+	Jobs Enqueuer
+	log  *slog.Logger
+	dsn  string
 }
 
 var _ callout.Store = (*Store)(nil)

@@ -1,0 +1,224 @@
+// Package jobs runs Callout's side effects — email and fax copies, search
+// index sync — as River jobs. Jobs are inserted in the callout's own
+// transaction (River's InsertTx), so a committed callout always gets them
+// and a rolled-back one never does; failed jobs retry with backoff and stay
+// visible when they give up.
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// DeliverArgs is the job that sends one delivery (an email or a fax).
+type DeliverArgs struct {
+	LabID      int64 `json:"lab_id"`
+	DeliveryID int64 `json:"delivery_id"`
+}
+
+// Kind names the job in the queue.
+func (DeliverArgs) Kind() string { return "deliver" }
+
+// InsertOpts gives deliveries their retry budget: with the default backoff
+// they keep trying for about an hour and a half before they give up.
+func (DeliverArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 15} }
+
+// IndexBillArgs is the job that syncs an order's reports to the search index.
+type IndexBillArgs struct {
+	LabID  int64 `json:"lab_id"`
+	BillID int64 `json:"bill_id"`
+}
+
+// Kind names the job in the queue.
+func (IndexBillArgs) Kind() string { return "index_bill" }
+
+// InsertOpts lets index syncs retry quickly; the next sync of the order, or
+// `callout reindex`, repairs one that gave up.
+func (IndexBillArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 10} }
+
+// Engine names the database the queue lives in, as sqlstore does.
+type Engine string
+
+// Config configures a Queue.
+type Config struct {
+	DB     *sql.DB
+	Engine Engine // "sqlite" or "postgres"
+	// URL is the PostgreSQL URL; with it, workers on other machines are woken
+	// by LISTEN/NOTIFY instead of waiting for the next poll.
+	URL string
+	Log *slog.Logger
+	// Work starts workers; without it the queue only inserts jobs (a web
+	// node whose deliveries run in `callout worker` processes).
+	Work       bool
+	Deliverer  *Deliverer
+	Indexer    Indexer
+	MaxWorkers int           // default 10
+	RetryBase  time.Duration // first retry delay, doubling up to RetryCap; default 2s
+	RetryCap   time.Duration // default 10m
+	JobTimeout time.Duration // default 1m
+	PollEvery  time.Duration // default 500ms
+}
+
+// Queue inserts and (optionally) works the jobs.
+type Queue struct {
+	client *river.Client[*sql.Tx]
+	pool   *pgxpool.Pool
+	log    *slog.Logger
+}
+
+func driver(ctx context.Context, cfg Config) (riverdriver.Driver[*sql.Tx], *pgxpool.Pool, error) {
+	switch cfg.Engine {
+	case "sqlite":
+		return riversqlite.New(cfg.DB), nil, nil
+	case "postgres":
+		if cfg.URL == "" || !cfg.Work {
+			return riverdatabasesql.New(cfg.DB), nil, nil
+		}
+		pcfg, err := pgxpool.ParseConfig(cfg.URL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("parse PostgreSQL URL for the job listener: %w", err)
+		}
+		pcfg.MinConns, pcfg.MaxConns = 0, 2
+		pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("connect the job listener: %w", err)
+		}
+		return riverdatabasesql.NewWithPgxListener(cfg.DB, pool), pool, nil
+	}
+	return nil, nil, fmt.Errorf("unknown engine %q", cfg.Engine)
+}
+
+// Migrate brings River's own tables up to date in db.
+func Migrate(ctx context.Context, db *sql.DB, engine Engine) error {
+	var m interface {
+		Migrate(context.Context, rivermigrate.Direction, *rivermigrate.MigrateOpts) (*rivermigrate.MigrateResult, error)
+	}
+	var err error
+	switch engine {
+	case "sqlite":
+		m, err = rivermigrate.New(riversqlite.New(db), nil)
+	case "postgres":
+		m, err = rivermigrate.New(riverdatabasesql.New(db), nil)
+	default:
+		return fmt.Errorf("unknown engine %q", engine)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("migrate job queue: %w", err)
+	}
+	return nil
+}
+
+// New returns a queue over cfg.DB. Call Start to run workers.
+func New(ctx context.Context, cfg Config) (*Queue, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	drv, pool, err := driver(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	rc := &river.Config{
+		Logger:      cfg.Log.With("component", "jobs"),
+		PollOnly:    pool == nil,
+		RetryPolicy: &backoff{base: or(cfg.RetryBase, 2*time.Second), limit: or(cfg.RetryCap, 10*time.Minute)},
+		JobTimeout:  or(cfg.JobTimeout, time.Minute),
+		// Discarded jobs are kept a month: a delivery that gave up is also
+		// recorded on its delivery row, but the job shows why in detail.
+		DiscardedJobRetentionPeriod: 30 * 24 * time.Hour,
+	}
+	rc.RescueStuckJobsAfter = rc.JobTimeout + 30*time.Second
+	rc.FetchPollInterval = or(cfg.PollEvery, 500*time.Millisecond)
+	if rc.FetchCooldown > rc.FetchPollInterval || rc.FetchCooldown == 0 {
+		rc.FetchCooldown = min(river.FetchCooldownDefault, rc.FetchPollInterval)
+	}
+	if cfg.Work {
+		workers := river.NewWorkers()
+		if cfg.Deliverer != nil {
+			river.AddWorker(workers, cfg.Deliverer)
+		}
+		river.AddWorker(workers, &indexWorker{index: cfg.Indexer})
+		rc.Workers = workers
+		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: or(cfg.MaxWorkers, 10)}}
+	}
+	client, err := river.NewClient(drv, rc)
+	if err != nil {
+		if pool != nil {
+			pool.Close()
+		}
+		return nil, fmt.Errorf("create job queue: %w", err)
+	}
+	return &Queue{client: client, pool: pool, log: cfg.Log}, nil
+}
+
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Start runs the workers until ctx ends or Stop is called.
+func (q *Queue) Start(ctx context.Context) error { return q.client.Start(ctx) }
+
+// Stop lets running jobs finish (within ctx) and stops the workers.
+func (q *Queue) Stop(ctx context.Context) error {
+	err := q.client.Stop(ctx)
+	if q.pool != nil {
+		q.pool.Close()
+	}
+	return err
+}
+
+// EnqueueCallout inserts, in tx, the index sync of the order and one job per
+// delivery.
+func (q *Queue) EnqueueCallout(ctx context.Context, tx *sql.Tx, labID, billID int64, deliveryIDs []int64) error {
+	params := []river.InsertManyParams{{Args: IndexBillArgs{LabID: labID, BillID: billID}}}
+	for _, id := range deliveryIDs {
+		params = append(params, river.InsertManyParams{Args: DeliverArgs{LabID: labID, DeliveryID: id}})
+	}
+	_, err := q.client.InsertManyTx(ctx, tx, params)
+	return err
+}
+
+// EnqueueDelivery inserts, in tx, one more attempt at a delivery.
+func (q *Queue) EnqueueDelivery(ctx context.Context, tx *sql.Tx, labID, deliveryID int64) error {
+	_, err := q.client.InsertTx(ctx, tx, DeliverArgs{LabID: labID, DeliveryID: deliveryID}, nil)
+	return err
+}
+
+// EnqueueIndex inserts an index sync of one order outside any callout (for
+// example after results changed).
+func (q *Queue) EnqueueIndex(ctx context.Context, tx *sql.Tx, labID, billID int64) error {
+	_, err := q.client.InsertTx(ctx, tx, IndexBillArgs{LabID: labID, BillID: billID}, nil)
+	return err
+}
+
+// backoff doubles the wait after each failure, from base up to limit, with
+// ±10% jitter so that a burst of failures does not retry in lockstep.
+type backoff struct{ base, limit time.Duration }
+
+func (b *backoff) NextRetry(job *rivertype.JobRow) time.Time {
+	d := b.base
+	for i := 1; i < job.Attempt && d < b.limit; i++ {
+		d *= 2
+	}
+	d = min(d, b.limit)
+	jitter := time.Duration(rand.Int64N(int64(d)/5+1)) - d/10
+	return time.Now().Add(d + jitter)
+}
