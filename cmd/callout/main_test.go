@@ -48,11 +48,17 @@ func runCmd(t *testing.T, args ...string) (int, string, string) {
 // demo token it printed; the server stops when the test ends.
 func serve(t *testing.T, db string, extra ...string) (url, token string) {
 	t.Helper()
+	return serveEnv(t, noEnv, db, extra...)
+}
+
+// serveEnv is serve with an environment.
+func serveEnv(t *testing.T, getenv func(string) string, db string, extra ...string) (url, token string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan int, 1)
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, extra...)
-	go func() { done <- run(ctx, args, noEnv, out, io.Discard) }()
+	go func() { done <- run(ctx, args, getenv, out, io.Discard) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
