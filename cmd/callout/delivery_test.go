@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -326,4 +327,10 @@ func TestDelivery(t *testing.T) {
 			require.Contains(t, html, "<h1>ALERT ORD-T</h1>")
 		})
 	})
+}
+
+var httpClient = &http.Client{Timeout: 10 * time.Second}
+
+func newRequest(ctx context.Context, method, url, body string) (*http.Request, error) {
+	return http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 }

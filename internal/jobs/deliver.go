@@ -42,10 +42,6 @@ type Deliverer struct {
 	Log    *slog.Logger
 }
 
-// Timeout bounds one attempt: a mail server that hangs must not hold the
-// job past the rescue of stuck jobs.
-func (d *Deliverer) Timeout(*river.Job[DeliverArgs]) time.Duration { return 45 * time.Second }
-
 // Work sends one delivery. The message is rendered on the first attempt and
 // stored; every later attempt sends the stored message, under the same
 // Message-ID, so a retry after a crash can repeat a message but never send a

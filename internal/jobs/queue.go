@@ -141,7 +141,10 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		// recorded on its delivery row, but the job shows why in detail.
 		DiscardedJobRetentionPeriod: 30 * 24 * time.Hour,
 	}
-	rc.RescueStuckJobsAfter = rc.JobTimeout + 30*time.Second
+	// A job still "running" this long after it started belongs to a process
+	// that died: it runs again. A delivery attempt never outlives JobTimeout
+	// (its context ends then), so a rescued delivery was not mid-send.
+	rc.RescueStuckJobsAfter = rc.JobTimeout + max(rc.JobTimeout/2, time.Second)
 	rc.FetchPollInterval = or(cfg.PollEvery, 500*time.Millisecond)
 	if rc.FetchCooldown > rc.FetchPollInterval || rc.FetchCooldown == 0 {
 		rc.FetchCooldown = min(river.FetchCooldownDefault, rc.FetchPollInterval)

@@ -82,7 +82,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 			path = path[:i]
 		}
 		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+			"&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate"
 		s.Engine = SQLite
 		s.DB = sql.OpenDB(countingConnector{Connector: &sqliteConnector{dsn: dsn}, c: s.Queries})
 		// SQLite allows one writer at a time; one connection makes that
