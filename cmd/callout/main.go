@@ -202,10 +202,11 @@ func labCreateCmd(ctx context.Context, e *env, args []string) error {
 }
 
 func tokenCreateCmd(ctx context.Context, e *env, args []string) error {
-	fs, db := flags(e, "token create", "token create --lab ID --user NAME [--role staff|admin] [--db URL]")
+	fs, db := flags(e, "token create", "token create --lab ID --user NAME [--role staff|admin] [--departments A,B] [--db URL]")
 	lab := fs.Int64("lab", 0, "the lab's id (required)")
 	user := fs.String("user", "", "the user name the token acts as (required)")
 	role := fs.String("role", "staff", "staff or admin")
+	depts := fs.String("departments", "", "limit the token to these departments, comma-separated (default: all)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -221,7 +222,7 @@ func tokenCreateCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	tok, err := callout.NewService(st, e.log).CreateToken(ctx, *lab, *user, r)
+	tok, err := callout.NewService(st, e.log).CreateToken(ctx, *lab, *user, r, callout.ParseDepartments(*depts)...)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func HashToken(token string) string {
 
 // CreateToken makes a new API token for user in lab and returns it; only its
 // hash is stored, so it can be shown once.
-func (s *Service) CreateToken(ctx context.Context, labID int64, user string, role Role) (string, error) {
+func (s *Service) CreateToken(ctx context.Context, labID int64, user string, role Role, departments ...string) (string, error) {
 	user = strings.TrimSpace(user)
 	if user == "" || len(user) > 200 {
 		return "", Errorf(KindInvalid, "a token needs a user name of at most 200 bytes")
@@ -35,7 +35,7 @@ func (s *Service) CreateToken(ctx context.Context, labID int64, user string, rol
 		return "", err
 	}
 	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
-	if err := s.Store.CreateToken(ctx, Token{LabID: labID, User: user, Role: role, Hash: HashToken(token)}); err != nil {
+	if err := s.Store.CreateToken(ctx, Token{LabID: labID, User: user, Role: role, Departments: departments, Hash: HashToken(token)}); err != nil {
 		return "", err
 	}
 	return token, nil

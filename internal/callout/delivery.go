@@ -77,7 +77,7 @@ func plannedDeliveries(bill Bill, pl Payload) []Delivery {
 
 // Deliveries lists the email and fax copies of an order.
 func (s *Service) Deliveries(ctx context.Context, p Principal, billID int64) ([]Delivery, error) {
-	if _, err := s.Store.Bill(ctx, p.LabID, billID); err != nil {
+	if _, err := s.visibleBill(ctx, p, billID); err != nil {
 		return nil, err
 	}
 	return s.Store.Deliveries(ctx, p.LabID, DeliveryFilter{BillID: &billID, Limit: 1000})

@@ -2,6 +2,7 @@ package callout
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -29,6 +30,50 @@ type Principal struct {
 	LabID int64
 	User  string
 	Role  Role
+	// Departments, when not empty, limits the principal to reports of
+	// these departments: it neither sees nor calls out any other.
+	Departments []string
+}
+
+// Sees reports whether the principal may see reports of department d.
+func (p Principal) Sees(d string) bool {
+	if len(p.Departments) == 0 {
+		return true
+	}
+	for _, x := range p.Departments {
+		if x == d {
+			return true
+		}
+	}
+	return false
+}
+
+// Visible returns the bill with only the reports p may see, and whether any
+// remain. An order none of whose reports a user may see does not exist for
+// that user.
+func (p Principal) Visible(b Bill) (Bill, bool) {
+	if len(p.Departments) == 0 {
+		return b, true
+	}
+	var rs []Report
+	for _, r := range b.Reports {
+		if p.Sees(r.Department) {
+			rs = append(rs, r)
+		}
+	}
+	b.Reports = rs
+	return b, len(rs) > 0
+}
+
+// ParseDepartments reads a comma-separated list of departments.
+func ParseDepartments(s string) []string {
+	var out []string
+	for _, d := range strings.Split(s, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // Settings are a lab's callout preferences.

@@ -63,10 +63,11 @@ type DeliveryFilter struct {
 
 // Token is an API token as stored: only its hash is kept.
 type Token struct {
-	LabID int64
-	User  string
-	Role  Role
-	Hash  string // hex SHA-256 of the token
+	LabID       int64
+	User        string
+	Role        Role
+	Departments []string
+	Hash        string // hex SHA-256 of the token
 }
 
 // Idempotency is a client's Idempotency-Key with a hash of its request: the
@@ -130,9 +131,10 @@ type ActivityFilter struct {
 
 // WorklistFilter selects worklist reports. After, when set, continues a page.
 type WorklistFilter struct {
-	States []State
-	Limit  int
-	After  *WorklistCursor
+	States      []State
+	Departments []string // empty: all
+	Limit       int
+	After       *WorklistCursor
 }
 
 // WorklistCursor is the position after the last item of a page.
@@ -194,6 +196,20 @@ func (s *Service) Callout(ctx context.Context, p Principal, billID int64, req Re
 	}
 	now := s.Now()
 	return s.Store.Callout(ctx, p.LabID, billID, func(set Settings, b Bill) (Plan, error) {
+		// A user limited to departments may select only reports they see.
+		// The rest of the rule applies to the whole order as in the seed:
+		// the submit replaces the order's draft, so every attempted report
+		// the draft held goes back to pending, where its own department
+		// sees it again — the safe direction.
+		vis, ok := p.Visible(b)
+		if !ok {
+			return Plan{}, Errorf(KindNotFound, "order %d not found", billID)
+		}
+		for _, id := range req.LabReportIDs {
+			if _, seen := vis.Report(id); !seen {
+				return Plan{}, Errorf(KindUnprocessable, "report %d is not part of order %s", id, b.LabBillID)
+			}
+		}
 		return Decide(p, set, b, req, now)
 	}, idem)
 }
@@ -246,7 +262,7 @@ type DraftView struct {
 
 // Bill returns an order with its lab's standing instruction and its draft.
 func (s *Service) Bill(ctx context.Context, p Principal, billID int64) (BillView, error) {
-	b, err := s.Store.Bill(ctx, p.LabID, billID)
+	b, err := s.visibleBill(ctx, p, billID)
 	if err != nil {
 		return BillView{}, err
 	}
@@ -286,12 +302,44 @@ func (s *Service) Bill(ctx context.Context, p Principal, billID int64) (BillView
 	return v, nil
 }
 
-// Records returns the order's callout records, oldest first.
+// visibleBill loads an order as p may see it.
+func (s *Service) visibleBill(ctx context.Context, p Principal, billID int64) (Bill, error) {
+	b, err := s.Store.Bill(ctx, p.LabID, billID)
+	if err != nil {
+		return Bill{}, err
+	}
+	b, ok := p.Visible(b)
+	if !ok {
+		return Bill{}, Errorf(KindNotFound, "order %d not found", billID)
+	}
+	return b, nil
+}
+
+// Records returns the order's callout records, oldest first: those of the
+// reports p may see, and the order-level attempt.
 func (s *Service) Records(ctx context.Context, p Principal, billID int64) ([]Record, error) {
-	if _, err := s.Store.Bill(ctx, p.LabID, billID); err != nil {
+	b, err := s.visibleBill(ctx, p, billID)
+	if err != nil {
 		return nil, err
 	}
-	return s.Store.Records(ctx, p.LabID, billID)
+	recs, err := s.Store.Records(ctx, p.LabID, billID)
+	if err != nil || len(p.Departments) == 0 {
+		return recs, err
+	}
+	out := []Record{}
+	for _, r := range recs {
+		if _, ok := b.Report(deref(r.LabReportID)); ok || r.LabReportID == nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 // Activity returns activity entries, newest first.
@@ -379,6 +427,7 @@ func (s *Service) Worklist(ctx context.Context, p Principal, f WorklistFilter) (
 	}
 	want := f.Limit
 	f.Limit++ // one more tells whether another page exists
+	f.Departments = p.Departments
 	items, err := s.Store.Worklist(ctx, p.LabID, f)
 	if err != nil {
 		return nil, nil, err

@@ -338,6 +338,12 @@ func (s *Store) Worklist(ctx context.Context, labID int64, f callout.WorklistFil
 	      WHERE r.lab_id = $1 AND r.critical_values IN (` + list(len(f.States), 2) + `)
 	        AND r.dismissed = $` + strconv.Itoa(len(args)+1) + ` AND r.sample_collected = $` + strconv.Itoa(len(args)+2)
 	args = append(args, false, true)
+	if len(f.Departments) > 0 {
+		q += ` AND r.department IN (` + list(len(f.Departments), len(args)+1) + `)`
+		for _, d := range f.Departments {
+			args = append(args, d)
+		}
+	}
 	if f.After != nil {
 		n := len(args)
 		q += fmt.Sprintf(` AND (r.resulted_at > $%d OR (r.resulted_at = $%d AND r.id > $%d))`, n+1, n+1, n+2)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"callout/internal/callout"
 )
@@ -51,9 +52,9 @@ func (s *Store) CreateToken(ctx context.Context, t callout.Token) error {
 		return err
 	}
 	_, err := s.DB.ExecContext(ctx, `
-		INSERT INTO api_tokens (lab_id, user_name, role, token_hash, created_at)
-		VALUES ($1, $2, $3, $4, $5)`,
-		t.LabID, t.User, string(t.Role), t.Hash, callout.Now())
+		INSERT INTO api_tokens (lab_id, user_name, role, token_hash, departments, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`,
+		t.LabID, t.User, string(t.Role), t.Hash, strings.Join(t.Departments, ","), callout.Now())
 	if err != nil {
 		return fmt.Errorf("create token: %w", err)
 	}
@@ -63,10 +64,10 @@ func (s *Store) CreateToken(ctx context.Context, t callout.Token) error {
 // Principal returns who holds the token with the given hash.
 func (s *Store) Principal(ctx context.Context, tokenHash string) (callout.Principal, error) {
 	var p callout.Principal
-	var role string
+	var role, departments string
 	err := s.DB.QueryRowContext(ctx, `
-		SELECT lab_id, user_name, role FROM api_tokens WHERE token_hash = $1`, tokenHash,
-	).Scan(&p.LabID, &p.User, &role)
+		SELECT lab_id, user_name, role, departments FROM api_tokens WHERE token_hash = $1`, tokenHash,
+	).Scan(&p.LabID, &p.User, &role, &departments)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, callout.Errorf(callout.KindUnauthorized, "the API token is not valid")
 	}
@@ -74,6 +75,7 @@ func (s *Store) Principal(ctx context.Context, tokenHash string) (callout.Princi
 		return p, fmt.Errorf("look up token: %w", err)
 	}
 	p.Role = callout.Role(role)
+	p.Departments = callout.ParseDepartments(departments)
 	return p, nil
 }
 

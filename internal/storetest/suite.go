@@ -477,6 +477,45 @@ func Run(t *testing.T, e Engine) {
 		require.Equal(t, callout.DefaultTargetMinutes, got.TargetMinutes)
 	})
 
+	t.Run("DepartmentLimitedUsersSeeAndCallOutOnlyTheirReports", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		haem := callout.NewReport{TestID: "CBC", TestName: "Blood count", Department: "Haematology",
+			Parameters: []callout.Parameter{{Name: "Platelets", Value: "12", Flag: "LL"}}}
+		c := f.Create(t, Order("B1", 2, haem)) // T1, T2 Biochemistry; CBC Haematology
+		ids := ReportIDs(c)
+		onlyBio := f.Create(t, Order("B2", 1))
+		h := callout.Principal{LabID: f.Lab, User: "Hana", Role: callout.RoleStaff, Departments: []string{"Haematology"}}
+
+		// The Biochemistry user leaves an attempt on T1.
+		_, err := f.Svc.Callout(ctx, f.Staff, c.ID, Attempt(ids[0]), nil)
+		require.NoError(t, err)
+
+		v, err := f.Svc.Bill(ctx, h, c.ID)
+		require.NoError(t, err)
+		require.Len(t, v.Reports, 1)
+		require.Equal(t, "CBC", v.Reports[0].TestID)
+		_, err = f.Svc.Bill(ctx, h, onlyBio.ID)
+		require.Equal(t, callout.KindNotFound, callout.ErrorKind(err), "an order with none of their reports does not exist for them")
+
+		items, _, err := f.Svc.Worklist(ctx, h, callout.WorklistFilter{})
+		require.NoError(t, err)
+		require.Len(t, items, 1)
+		require.Equal(t, ids[2], items[0].ID)
+
+		before := Dump(t, f.Store.DB)
+		_, err = f.Svc.Callout(ctx, h, c.ID, Done(ids[1]), nil)
+		require.Equal(t, callout.KindUnprocessable, callout.ErrorKind(err), "a report of another department")
+		_, err = f.Svc.Callout(ctx, h, onlyBio.ID, Done(onlyBio.Reports[0].ID), nil)
+		require.Equal(t, callout.KindNotFound, callout.ErrorKind(err))
+		require.Equal(t, before, Dump(t, f.Store.DB))
+
+		_, err = f.Svc.Callout(ctx, h, c.ID, Done(ids[2]), nil)
+		require.NoError(t, err)
+		require.Equal(t, map[int64]callout.State{ids[0]: callout.StatePending, ids[1]: callout.StatePending, ids[2]: callout.StateDone},
+			f.States(t, c.ID), "the replaced draft's report goes back to pending, visible to its own department")
+	})
+
 	t.Run("BillViewRestoresTheDraft", func(t *testing.T) {
 		t.Parallel()
 		f := NewFixture(t, e, callout.Settings{AdditionalInstruction: "Ask for read-back"})
