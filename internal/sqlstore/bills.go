@@ -132,6 +132,9 @@ func (s *Store) CreateBill(ctx context.Context, labID int64, b callout.Bill, ide
 		if err := flush(); err != nil {
 			return err
 		}
+		if idem == nil {
+			return nil
+		}
 		body, err := json.Marshal(out)
 		if err != nil {
 			return err

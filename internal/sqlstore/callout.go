@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"callout/internal/callout"
 )
@@ -48,7 +50,7 @@ func (s *Store) Callout(ctx context.Context, labID, billID int64, decide func(ca
 
 		// Writes.
 		res, err = s.writePlan(ctx, tx, labID, plan)
-		if err != nil {
+		if err != nil || idem == nil {
 			return err
 		}
 		body, err := json.Marshal(res)
@@ -65,20 +67,30 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, labID int64, plan cal
 	billID := *plan.Activity.BillID
 
 	// One UPDATE sets every written report: the selected ones to the new
-	// state, stale attempts back to pending.
+	// state, stale attempts back to pending. Ids and states come from the
+	// plan (our own integers), so they are written into the statement as
+	// literals: binding two parameters per report made the statement's cost
+	// grow with the order's size.
 	if len(plan.Transitions) > 0 {
-		args := []any{plan.At, billID}
-		ids := make([]any, 0, len(plan.Transitions))
-		cases := ""
+		byState := map[callout.State][]string{}
+		var order []callout.State
+		all := make([]string, 0, len(plan.Transitions))
 		for _, t := range plan.Transitions {
-			args = append(args, t.LabReportID, int(t.To))
-			cases += fmt.Sprintf(" WHEN $%d THEN CAST($%d AS INTEGER)", len(args)-1, len(args))
-			ids = append(ids, t.LabReportID)
+			id := strconv.FormatInt(t.LabReportID, 10)
+			if _, ok := byState[t.To]; !ok {
+				order = append(order, t.To)
+			}
+			byState[t.To] = append(byState[t.To], id)
+			all = append(all, id)
 			res.Reports = append(res.Reports, callout.ChangedReport{ID: t.LabReportID, State: t.To, LastUpdated: plan.At})
 		}
-		q := `UPDATE lab_reports SET critical_values = CASE id` + cases + ` END, last_updated = $1
-		      WHERE bill_id = $2 AND id IN (` + list(len(ids), len(args)+1) + `)`
-		if _, err := tx.ExecContext(ctx, q, append(args, ids...)...); err != nil {
+		cases := ""
+		for _, st := range order {
+			cases += " WHEN id IN (" + strings.Join(byState[st], ",") + ") THEN " + strconv.Itoa(int(st))
+		}
+		q := `UPDATE lab_reports SET critical_values = CASE` + cases + ` END, last_updated = $1
+		      WHERE bill_id = $2 AND id IN (` + strings.Join(all, ",") + `)`
+		if _, err := tx.ExecContext(ctx, q, plan.At, billID); err != nil {
 			return res, fmt.Errorf("update report states of bill %d: %w", billID, err)
 		}
 	}
@@ -89,27 +101,38 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, labID int64, plan cal
 		return res, fmt.Errorf("remove draft of bill %d: %w", billID, err)
 	}
 
-	args := make([]any, 0, len(plan.Records)*15)
+	// The records of one callout share everything but the report and its
+	// snapshot: those values are bound once, and each row adds one parameter.
+	base := plan.Records[0]
+	methods, _ := json.Marshal(base.Methods)
+	recipients, _ := json.Marshal(base.Recipients)
+	var others any
+	if base.NotifyToOthers != nil {
+		b, _ := json.Marshal(base.NotifyToOthers)
+		others = string(b)
+	}
+	args := []any{labID, base.BillID, base.Status, string(methods), string(recipients), base.Comment,
+		base.NotifiedPerson, base.ReadBack, others, base.CreatedBy, base.CreatedAt}
+	values := make([]string, 0, len(plan.Records))
 	for _, r := range plan.Records {
-		methods, _ := json.Marshal(r.Methods)
-		recipients, _ := json.Marshal(r.Recipients)
-		snapshot, _ := json.Marshal(r.Snapshot)
-		var others, meta any
-		if r.NotifyToOthers != nil {
-			b, _ := json.Marshal(r.NotifyToOthers)
-			others = string(b)
+		reportID := "NULL"
+		if r.LabReportID != nil {
+			reportID = strconv.FormatInt(*r.LabReportID, 10)
 		}
+		var meta any
 		if r.Meta != nil {
 			b, _ := json.Marshal(r.Meta)
 			meta = string(b)
 		}
-		args = append(args, labID, r.BillID, r.LabReportID, r.Status, string(methods), string(recipients),
-			r.Comment, r.NotifiedPerson, r.ReadBack, others, r.CreatedBy, r.CreatedAt, meta, string(snapshot))
+		snapshot, _ := json.Marshal(r.Snapshot)
+		args = append(args, meta, string(snapshot))
+		n := len(args)
+		values = append(values, fmt.Sprintf("($1, $2, %s, $3, $4, $5, $6, $7, $8, $9, $10, $11, $%d, $%d)", reportID, n-1, n))
 	}
 	rows, err := tx.QueryContext(ctx, `
 		INSERT INTO critical_callouts (lab_id, bill_id, lab_report_id, status, methods, recipients, comment,
 		    notified_person, read_back, notify_to_others, created_by, created_at, meta, snapshot)
-		VALUES `+placeholders(len(plan.Records), 14, 1)+`
+		VALUES `+strings.Join(values, ", ")+`
 		RETURNING id, lab_report_id`, args...)
 	if err != nil {
 		return res, fmt.Errorf("insert callout records of bill %d: %w", billID, err)

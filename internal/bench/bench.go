@@ -1,0 +1,381 @@
+// Package bench is Callout's load tool: it measures done callouts per second
+// through the real HTTP API and, on the same database in the same run, the
+// "floor" — the same reads and writes sent straight to the database by the
+// simplest hand-written loop. The ratio of the two says how much the service
+// (HTTP, JSON, domain rules, database/sql) costs on top of the SQL it sends.
+//
+// Every goroutine of a measurement carries the pprof labels engine, reports
+// and mode, so a CPU profile of a whole run can be narrowed to the API half
+// with `go tool pprof -tagfocus mode=api`.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"callout/internal/callout"
+	"callout/internal/httpapi"
+	"callout/internal/sqlstore"
+)
+
+// Config says what to measure. Zero fields take the defaults noted.
+type Config struct {
+	Engines     []string      // "sqlite", "postgres"; default sqlite only
+	PostgresURL string        // server for the postgres engine; each cell gets a schema of its own
+	Sizes       []int         // critical reports per order; default 1, 10, 100
+	Clients     int           // concurrent clients; default 8
+	Duration    time.Duration // per measurement (API and floor each); default 5s
+	Orders      int           // orders per size, so clients spread over many orders; default 200
+	Dir         string        // directory for SQLite files; default a temporary one, removed after
+}
+
+// Result is one measurement: one engine, order size and mode.
+type Result struct {
+	Engine    string
+	Reports   int    // critical reports per order, all of them called out each time
+	Mode      string // ModeAPI or ModeFloor
+	Callouts  int    // callouts completed successfully
+	PerSecond float64
+	P50ms     float64
+	P99ms     float64
+	Errors    int // failed callouts (non-201 answers, transport or SQL errors)
+}
+
+// The modes.
+const (
+	ModeAPI   = "api"
+	ModeFloor = "floor"
+)
+
+// The engines.
+const (
+	EngineSQLite   = "sqlite"
+	EnginePostgres = "postgres"
+)
+
+func (c *Config) defaults() {
+	if len(c.Engines) == 0 {
+		c.Engines = []string{EngineSQLite}
+	}
+	if len(c.Sizes) == 0 {
+		c.Sizes = []int{1, 10, 100}
+	}
+	if c.Clients <= 0 {
+		c.Clients = 8
+	}
+	if c.Duration <= 0 {
+		c.Duration = 5 * time.Second
+	}
+	if c.Orders <= 0 {
+		c.Orders = 200
+	}
+}
+
+// Run measures every engine and size, API then floor, writes the table to
+// out and returns the results. Progress goes to log. It stops by itself after
+// about len(Engines)·len(Sizes)·2·Duration plus setup, or when ctx ends.
+func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) ([]Result, error) {
+	cfg.defaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for _, e := range cfg.Engines {
+		switch e {
+		case EngineSQLite:
+		case EnginePostgres:
+			if cfg.PostgresURL == "" {
+				return nil, errors.New("bench: the postgres engine needs PostgresURL")
+			}
+		default:
+			return nil, fmt.Errorf("bench: unknown engine %q (want sqlite or postgres)", e)
+		}
+	}
+	for _, n := range cfg.Sizes {
+		if n < 1 || n > callout.MaxReportsPerOrder {
+			return nil, fmt.Errorf("bench: order size %d is outside 1…%d", n, callout.MaxReportsPerOrder)
+		}
+	}
+	if cfg.Dir == "" && slices.Contains(cfg.Engines, EngineSQLite) {
+		dir, err := os.MkdirTemp("", "callout-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		cfg.Dir = dir
+	}
+
+	var results []Result
+	for _, engine := range cfg.Engines {
+		for _, size := range cfg.Sizes {
+			rs, err := runCell(ctx, cfg, engine, size, log)
+			results = append(results, rs...)
+			if err != nil {
+				return results, fmt.Errorf("bench %s, %d reports per order: %w", engine, size, err)
+			}
+		}
+	}
+	WriteTable(out, results)
+	return results, nil
+}
+
+// order is a stored order as the clients see it.
+type order struct {
+	billID  int64
+	reports []int64
+	body    []byte // the API request: a done callout of every report
+}
+
+// runCell measures one engine and size on a fresh database: API, then floor.
+func runCell(ctx context.Context, cfg Config, engine string, size int, log *slog.Logger) ([]Result, error) {
+	dbURL, drop, err := freshDatabase(ctx, cfg, engine)
+	if err != nil {
+		return nil, err
+	}
+	defer drop()
+
+	log.Info("bench: preparing", "engine", engine, "reports", size, "orders", cfg.Orders)
+	st, err := sqlstore.Open(ctx, dbURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	stClosed := false
+	defer func() {
+		if !stClosed {
+			st.Close()
+		}
+	}()
+	if err := st.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	svc := callout.NewService(st, nil)
+	lab, orders, token, err := seed(ctx, svc, cfg.Orders, size)
+	if err != nil {
+		return nil, fmt.Errorf("create orders: %w", err)
+	}
+
+	labels := func(mode string) pprof.LabelSet {
+		return pprof.Labels("engine", engine, "reports", strconv.Itoa(size), "mode", mode)
+	}
+	var results []Result
+
+	var api stats
+	pprof.Do(ctx, labels(ModeAPI), func(ctx context.Context) {
+		api, err = runAPI(ctx, cfg, st, svc, token, orders)
+	})
+	if err != nil {
+		return nil, err
+	}
+	results = append(results, api.result(engine, size, ModeAPI))
+	logResult(log, results[len(results)-1], api.firstErr)
+	stClosed = true
+	if err := st.Close(); err != nil {
+		return results, err
+	}
+
+	fdb, err := openFloor(ctx, engine, dbURL)
+	if err != nil {
+		return results, err
+	}
+	defer fdb.close()
+	q := floorQueries(engine, size)
+	var floor stats
+	pprof.Do(ctx, labels(ModeFloor), func(ctx context.Context) {
+		floor = load(ctx, cfg.Clients, cfg.Duration, len(orders), func(ctx context.Context, i int) error {
+			return floorCallout(ctx, fdb, q, lab, orders[i])
+		})
+	})
+	results = append(results, floor.result(engine, size, ModeFloor))
+	logResult(log, results[len(results)-1], floor.firstErr)
+	return results, ctx.Err()
+}
+
+func logResult(log *slog.Logger, r Result, firstErr error) {
+	args := []any{"engine", r.Engine, "reports", r.Reports, "mode", r.Mode, "callouts", r.Callouts,
+		"per_second", fmt.Sprintf("%.0f", r.PerSecond), "p50_ms", fmt.Sprintf("%.2f", r.P50ms),
+		"p99_ms", fmt.Sprintf("%.2f", r.P99ms), "errors", r.Errors}
+	if firstErr != nil {
+		log.Warn("bench: measured with errors", append(args, "first_error", firstErr.Error())...)
+		return
+	}
+	log.Info("bench: measured", args...)
+}
+
+// freshDatabase returns the URL of a new, empty database and a function that
+// removes it: a SQLite file in cfg.Dir, or a PostgreSQL schema bench_<random>.
+func freshDatabase(ctx context.Context, cfg Config, engine string) (string, func(), error) {
+	name := "bench_" + randomHex()
+	if engine == EngineSQLite {
+		path := filepath.Join(cfg.Dir, name+".db")
+		return path, func() {
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				os.Remove(path + suffix)
+			}
+		}, nil
+	}
+	conn, err := pgx.Connect(ctx, cfg.PostgresURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
+		return "", nil, fmt.Errorf("create schema %s: %w", name, err)
+	}
+	drop := func() {
+		// The run's context may be over; dropping must still happen.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, cfg.PostgresURL)
+		if err != nil {
+			return
+		}
+		defer c.Close(ctx)
+		_, _ = c.Exec(ctx, "DROP SCHEMA "+name+" CASCADE")
+	}
+	u, err := url.Parse(cfg.PostgresURL)
+	if err != nil {
+		drop()
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String(), drop, nil
+}
+
+func randomHex() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// seed creates the lab, a staff token and n orders of size critical reports
+// each, through the service (untimed).
+func seed(ctx context.Context, svc *callout.Service, n, size int) (int64, []order, string, error) {
+	lab, err := svc.CreateLab(ctx, callout.Settings{Name: "Bench Lab"})
+	if err != nil {
+		return 0, nil, "", err
+	}
+	token, err := svc.CreateToken(ctx, lab, "bench", callout.RoleStaff)
+	if err != nil {
+		return 0, nil, "", err
+	}
+	p := callout.Principal{LabID: lab, User: "bench", Role: callout.RoleStaff}
+	orders := make([]order, 0, n)
+	for i := range n {
+		c, err := svc.CreateOrder(ctx, p, newOrder(fmt.Sprintf("BENCH-%06d", i+1), size), nil)
+		if err != nil {
+			return 0, nil, "", err
+		}
+		o := order{billID: c.ID}
+		for _, r := range c.Reports {
+			o.reports = append(o.reports, r.ID)
+		}
+		o.body, err = json.Marshal(callout.Request{LabReportIDs: o.reports, Payload: callout.Payload{
+			IsReferral: true, Comment: "Informed Dr. Rao by phone"}})
+		if err != nil {
+			return 0, nil, "", err
+		}
+		orders = append(orders, o)
+	}
+	return lab, orders, token, nil
+}
+
+func f64(v float64) *float64 { return &v }
+
+// newOrder is an order with n critical reports (potassium 7.1 beside a normal
+// sodium), like storetest.Order.
+func newOrder(billID string, n int) callout.NewOrder {
+	o := callout.NewOrder{
+		LabBillID:       billID,
+		AccessionNumber: "ACC-" + billID,
+		Patient:         callout.Contact{Name: "Maria Müller", Email: "maria@example.org", Phone: "+1 555 0100"},
+		Referral:        callout.Contact{Name: "Dr. Rao", Email: "rao@clinic.example", Fax: "+1 555 0199", Phone: "+1 555 0101"},
+		Organization:    callout.Contact{Name: "St. Mary Clinic", Email: "lab@stmary.example", Fax: "+1 555 0198", Phone: "+1 555 0102"},
+	}
+	for i := 1; i <= n; i++ {
+		o.Reports = append(o.Reports, callout.NewReport{
+			TestID: fmt.Sprintf("T%d", i), TestName: fmt.Sprintf("Electrolytes %d", i), Department: "Biochemistry",
+			Parameters: []callout.Parameter{
+				{Name: "Potassium", Value: "7.1", Unit: "mmol/L", NormalLow: f64(3.5), NormalHigh: f64(5.1), CriticalLow: f64(2.5), CriticalHigh: f64(6.5)},
+				{Name: "Sodium", Value: "140", Unit: "mmol/L", NormalLow: f64(135), NormalHigh: f64(145)},
+			},
+		})
+	}
+	return o
+}
+
+// runAPI serves the real API on a loopback port and drives it with
+// cfg.Clients HTTP clients for cfg.Duration.
+func runAPI(ctx context.Context, cfg Config, st *sqlstore.Store, svc *callout.Service, token string, orders []order) (stats, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return stats{}, err
+	}
+	srv := &http.Server{Handler: httpapi.New(httpapi.Config{Service: svc, Ping: st.DB.PingContext}),
+		ReadHeaderTimeout: 10 * time.Second}
+	var served sync.WaitGroup
+	served.Go(func() { _ = srv.Serve(ln) })
+	defer func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+		served.Wait()
+	}()
+
+	tr := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConns:        cfg.Clients * 2,
+		MaxIdleConnsPerHost: cfg.Clients * 2,
+		IdleConnTimeout:     time.Minute,
+		DisableCompression:  true,
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	base := "http://" + ln.Addr().String() + "/api/v1/bills/"
+	urls := make([]string, len(orders))
+	for i, o := range orders {
+		urls[i] = base + strconv.FormatInt(o.billID, 10) + "/callouts"
+	}
+	auth := "Bearer " + token
+
+	s := load(ctx, cfg.Clients, cfg.Duration, len(orders), func(ctx context.Context, i int) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, urls[i], bytes.NewReader(orders[i].body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", auth)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			return fmt.Errorf("POST %s: %s: %s", req.URL.Path, resp.Status, bytes.TrimSpace(msg))
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	})
+	return s, nil
+}
