@@ -52,6 +52,7 @@ type ORUOrder struct {
 	OrderingProvider  Provider  // OBR-16, else ORC-12
 	ObservedAt        time.Time // OBR-7; zero when empty
 	ResultStatus      string    // OBR-25, e.g. F, P, C
+	Section           string    // OBR-24, the diagnostic service section (e.g. CH, HM)
 	Observations      []Observation
 }
 
@@ -261,6 +262,7 @@ func newOrder(orc, obr *Segment, loc *time.Location) (ORUOrder, error) {
 		FillerOrderNumber: firstNonEmpty(orc.Field(3), obr.Field(3)),
 		TestID:            firstNonEmpty(obr.Component(4, 1), obr.Component(4, 4)),
 		ResultStatus:      obr.Field(25),
+		Section:           obr.Field(24),
 	}
 	o.TestName = firstNonEmpty(obr.Component(4, 2), obr.Component(4, 5), o.TestID)
 	o.OrderingProvider = provider(obr, 16)

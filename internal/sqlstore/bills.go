@@ -48,6 +48,40 @@ func list(n, start int) string {
 // parameters (PostgreSQL allows 65535).
 const paramRowsPerInsert = 2500
 
+// insertParameters stores the parameters of reports (whose IDs are set) of
+// a bill, in as few multi-row INSERTs as SQLite's parameter limit allows.
+func insertParameters(ctx context.Context, tx *sql.Tx, billID int64, reports []callout.Report) error {
+	var args []any
+	n := 0
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO report_parameters (lab_report_id, bill_id, position, name, value, unit,
+			    normal_low, normal_high, critical_low, critical_high, flag)
+			VALUES `+placeholders(n, 11, 1), args...)
+		args, n = args[:0], 0
+		if err != nil {
+			return fmt.Errorf("insert parameters of bill %d: %w", billID, err)
+		}
+		return nil
+	}
+	for _, r := range reports {
+		for i, p := range r.Parameters {
+			args = append(args, r.ID, billID, i, p.Name, p.Value, p.Unit,
+				p.NormalLow, p.NormalHigh, p.CriticalLow, p.CriticalHigh, p.Flag)
+			n++
+			if n == paramRowsPerInsert {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return flush()
+}
+
 // CreateBill stores a new order with its reports and parameters.
 func (s *Store) CreateBill(ctx context.Context, labID int64, b callout.Bill, idem *callout.Idempotency) (callout.OrderCreated, error) {
 	out := callout.OrderCreated{LabBillID: b.LabBillID, Reports: []callout.CreatedReport{}}
@@ -99,37 +133,11 @@ func (s *Store) CreateBill(ctx context.Context, labID int64, b callout.Bill, ide
 			return fmt.Errorf("insert reports of bill %s: %w", b.LabBillID, err)
 		}
 
-		var pargs []any
-		n := 0
-		flush := func() error {
-			if n == 0 {
-				return nil
-			}
-			_, err := tx.ExecContext(ctx, `
-				INSERT INTO report_parameters (lab_report_id, bill_id, position, name, value, unit,
-				    normal_low, normal_high, critical_low, critical_high, flag)
-				VALUES `+placeholders(n, 11, 1), pargs...)
-			pargs, n = pargs[:0], 0
-			if err != nil {
-				return fmt.Errorf("insert parameters of bill %s: %w", b.LabBillID, err)
-			}
-			return nil
+		for i, r := range b.Reports {
+			b.Reports[i].ID = ids[r.TestID]
+			out.Reports = append(out.Reports, callout.CreatedReport{ID: ids[r.TestID], TestID: r.TestID, TestName: r.TestName, State: r.State})
 		}
-		for _, r := range b.Reports {
-			rid := ids[r.TestID]
-			out.Reports = append(out.Reports, callout.CreatedReport{ID: rid, TestID: r.TestID, TestName: r.TestName, State: r.State})
-			for i, p := range r.Parameters {
-				pargs = append(pargs, rid, out.ID, i, p.Name, p.Value, p.Unit,
-					p.NormalLow, p.NormalHigh, p.CriticalLow, p.CriticalHigh, p.Flag)
-				n++
-				if n == paramRowsPerInsert {
-					if err := flush(); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		if err := flush(); err != nil {
+		if err := insertParameters(ctx, tx, out.ID, b.Reports); err != nil {
 			return err
 		}
 		if idem == nil {

@@ -21,6 +21,8 @@ type Enqueuer interface {
 	EnqueueCallout(ctx context.Context, tx *sql.Tx, labID, billID int64, deliveryIDs []int64) error
 	// EnqueueDelivery enqueues one delivery again.
 	EnqueueDelivery(ctx context.Context, tx *sql.Tx, labID, deliveryID int64) error
+	// EnqueueIndex enqueues the search-index sync of an order whose results changed.
+	EnqueueIndex(ctx context.Context, tx *sql.Tx, labID, billID int64) error
 }
 
 // insertDeliveries stores the planned copies of a done callout, each

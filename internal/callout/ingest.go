@@ -1,0 +1,233 @@
+package callout
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// ResultMessage is one message of results from a lab system (an HL7 ORU^R01):
+// one or more orders, each with reports and their parameters. It is stored
+// entirely or not at all.
+type ResultMessage struct {
+	Facility  string // the sending facility, which names the lab
+	ControlID string // the message's own id; a stored message is never processed twice
+	Orders    []IncomingOrder
+}
+
+// IncomingOrder is one order's results in a message.
+type IncomingOrder struct {
+	LabBillID       string
+	AccessionNumber string
+	Patient         Contact
+	Referral        Contact
+	Reports         []IncomingReport
+}
+
+// IncomingReport is one test's results.
+type IncomingReport struct {
+	TestID     string
+	TestName   string
+	Department string
+	ResultedAt time.Time
+	Parameters []Parameter
+}
+
+// CriticalLimit is a lab's own critical range for an analyte, applied to
+// results that arrive without one (a lab's report formats carry them).
+type CriticalLimit struct {
+	Name         string   `json:"name"`
+	Unit         string   `json:"unit"` // empty: any unit
+	CriticalLow  *float64 `json:"critical_low"`
+	CriticalHigh *float64 `json:"critical_high"`
+}
+
+// Matches reports whether the limit applies to parameter p: same name, and
+// same unit when the limit names one (case-insensitive both).
+func (l CriticalLimit) Matches(p Parameter) bool {
+	return strings.EqualFold(strings.TrimSpace(l.Name), strings.TrimSpace(p.Name)) &&
+		(l.Unit == "" || strings.EqualFold(strings.TrimSpace(l.Unit), strings.TrimSpace(p.Unit)))
+}
+
+// ValidateLimits checks a lab's set of critical limits.
+func ValidateLimits(ls []CriticalLimit) error {
+	seen := map[string]bool{}
+	for i, l := range ls {
+		key := strings.ToLower(strings.TrimSpace(l.Name)) + "\x00" + strings.ToLower(strings.TrimSpace(l.Unit))
+		switch {
+		case strings.TrimSpace(l.Name) == "":
+			return Errorf(KindUnprocessable, "limits[%d]: name is required", i)
+		case l.CriticalLow == nil && l.CriticalHigh == nil:
+			return Errorf(KindUnprocessable, "limits[%d] (%s): give critical_low, critical_high or both", i, l.Name)
+		case l.CriticalLow != nil && l.CriticalHigh != nil && *l.CriticalLow > *l.CriticalHigh:
+			return Errorf(KindUnprocessable, "limits[%d] (%s): critical_low is above critical_high", i, l.Name)
+		case seen[key]:
+			return Errorf(KindUnprocessable, "limits[%d]: %s %s is listed twice", i, l.Name, l.Unit)
+		case len(l.Name) > maxText || len(l.Unit) > maxText:
+			return Errorf(KindUnprocessable, "limits[%d]: text longer than %d bytes", i, maxText)
+		}
+		seen[key] = true
+	}
+	return nil
+}
+
+// ApplyLimits gives each parameter the lab's critical range for its analyte,
+// where the lab has one. The lab's limits win over none; a range the sender
+// supplied is kept. Either the sender's flag or the limits is enough to make
+// a result critical (fail-safe): Class checks both.
+func ApplyLimits(params []Parameter, limits []CriticalLimit) []Parameter {
+	out := make([]Parameter, len(params))
+	for i, p := range params {
+		for _, l := range limits {
+			if !l.Matches(p) {
+				continue
+			}
+			if p.CriticalLow == nil {
+				p.CriticalLow = l.CriticalLow
+			}
+			if p.CriticalHigh == nil {
+				p.CriticalHigh = l.CriticalHigh
+			}
+			break
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// Reevaluate is the state of a report whose results changed. A report that
+// is critical now goes to pending, whatever it was: a changed critical value
+// must be called out again. One no longer critical becomes normal or
+// abnormal — except that a done report stays done, because its callout
+// happened and its records stand.
+func Reevaluate(current State, params []Parameter) State {
+	next := InitialState(params)
+	if next != StatePending && current == StateDone {
+		return StateDone
+	}
+	return next
+}
+
+// ReportUpsert is what ingesting one report writes: a new report (ID 0) or
+// new results for an existing one.
+type ReportUpsert struct {
+	Report Report
+	From   State // the state before, for existing reports
+	New    bool
+}
+
+// PlanResults decides, for the incoming reports of one order, what to write
+// given the order's existing reports. Earlier callout records and their
+// snapshots are never touched: they say what was communicated then.
+func PlanResults(existing []Report, in IncomingOrder, now time.Time) []ReportUpsert {
+	byTest := map[string]Report{}
+	for _, r := range existing {
+		byTest[r.TestID] = r
+	}
+	var out []ReportUpsert
+	for _, ir := range in.Reports {
+		resulted := ir.ResultedAt
+		if resulted.IsZero() || resulted.After(now) {
+			resulted = now
+		}
+		r := Report{
+			TestID: ir.TestID, TestName: ir.TestName, Department: ir.Department,
+			SampleCollected: true, ResultedAt: resulted.UTC().Truncate(time.Microsecond),
+			LastUpdated: now, Parameters: ir.Parameters,
+		}
+		old, ok := byTest[ir.TestID]
+		if !ok {
+			r.State = InitialState(ir.Parameters)
+			out = append(out, ReportUpsert{Report: r, New: true})
+			continue
+		}
+		r.ID, r.BillID, r.Dismissed = old.ID, old.BillID, old.Dismissed
+		if r.Department == "" {
+			r.Department = old.Department
+		}
+		r.State = Reevaluate(old.State, ir.Parameters)
+		out = append(out, ReportUpsert{Report: r, From: old.State})
+	}
+	return out
+}
+
+// IngestStore is what storing results needs; the SQL stores implement it.
+type IngestStore interface {
+	// LabForFacility returns the lab that accepts messages from the sending
+	// facility and whether it numbers orders by the filler number.
+	LabForFacility(ctx context.Context, facility string) (labID int64, useFiller bool, err error)
+	CriticalLimits(ctx context.Context, labID int64) ([]CriticalLimit, error)
+	// StoreResults stores a message in one transaction, asking plan for each
+	// order's writes. It returns duplicate=true, writing nothing, when the
+	// facility's message with that control id was stored before.
+	StoreResults(ctx context.Context, labID int64, m ResultMessage,
+		plan func(existing []Report, in IncomingOrder) []ReportUpsert) (duplicate bool, bills []int64, err error)
+}
+
+// IngestResult says what storing a message did.
+type IngestResult struct {
+	LabID     int64
+	Duplicate bool
+	BillIDs   []int64
+}
+
+// Ingest stores a result message in lab labID (the lab whose facility sent
+// it), applying the lab's critical limits and re-evaluating every report it
+// updates.
+func Ingest(ctx context.Context, st IngestStore, labID int64, m ResultMessage, now time.Time) (IngestResult, error) {
+	if err := validateResults(m); err != nil {
+		return IngestResult{LabID: labID}, err
+	}
+	limits, err := st.CriticalLimits(ctx, labID)
+	if err != nil {
+		return IngestResult{LabID: labID}, err
+	}
+	for i := range m.Orders {
+		for j := range m.Orders[i].Reports {
+			r := &m.Orders[i].Reports[j]
+			r.Parameters = ApplyLimits(r.Parameters, limits)
+		}
+	}
+	dup, bills, err := st.StoreResults(ctx, labID, m, func(existing []Report, in IncomingOrder) []ReportUpsert {
+		return PlanResults(existing, in, now)
+	})
+	return IngestResult{LabID: labID, Duplicate: dup, BillIDs: bills}, err
+}
+
+func validateResults(m ResultMessage) error {
+	if strings.TrimSpace(m.ControlID) == "" {
+		return Errorf(KindUnprocessable, "the message has no control id (MSH-10)")
+	}
+	if len(m.Orders) == 0 {
+		return Errorf(KindUnprocessable, "the message carries no order")
+	}
+	for i, o := range m.Orders {
+		if strings.TrimSpace(o.LabBillID) == "" {
+			return Errorf(KindUnprocessable, "order %d has no order number (ORC-2/OBR-2, or the filler number ORC-3/OBR-3 if the lab uses it)", i+1)
+		}
+		if err := checkText("order number", o.LabBillID); err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, r := range o.Reports {
+			if strings.TrimSpace(r.TestID) == "" {
+				return Errorf(KindUnprocessable, "order %s has a report without a test id (OBR-4)", o.LabBillID)
+			}
+			if seen[r.TestID] {
+				return Errorf(KindUnprocessable, "order %s lists test %s twice", o.LabBillID, r.TestID)
+			}
+			seen[r.TestID] = true
+			for _, p := range r.Parameters {
+				if strings.TrimSpace(p.Name) == "" {
+					return Errorf(KindUnprocessable, "order %s test %s has a result without a name (OBX-3)", o.LabBillID, r.TestID)
+				}
+				for _, v := range []string{p.Name, p.Value, p.Unit, p.Flag} {
+					if err := checkText("result", v); err != nil {
+						return Errorf(KindUnprocessable, "order %s test %s: %s", o.LabBillID, r.TestID, err.(*Error).Message)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,134 @@
+package callout
+
+import (
+	"errors"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// User is a person who signs in to the web pages. Like an API token, a user
+// belongs to one lab, has a role and may be limited to departments.
+type User struct {
+	ID           int64
+	LabID        int64
+	Name         string
+	Role         Role
+	Departments  []string
+	PasswordHash string // bcrypt; the password itself is never kept
+	CreatedAt    time.Time
+}
+
+// Principal is who the user acts as in the use cases.
+func (u User) Principal() Principal {
+	return Principal{LabID: u.LabID, User: u.Name, Role: u.Role, Departments: u.Departments}
+}
+
+// Session is a signed-in browser. Only the SHA-256 of its cookie is stored
+// (as for API tokens); CSRF is the token every form of the session carries.
+type Session struct {
+	TokenHash string
+	CSRF      string
+	User      User
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Password rules. The minimum follows NIST SP 800-63B for a password that is
+// the only factor (length matters, composition rules do not); the maximum is
+// bcrypt's, which ignores anything after 72 bytes.
+const (
+	MinPasswordLength = 12
+	MaxPasswordBytes  = 72
+)
+
+// PasswordCost is the bcrypt work factor: about a quarter of a second per
+// sign-in on a server, slow enough to make guessing a stolen hash expensive.
+var PasswordCost = 12
+
+// CheckPassword enforces the password rules with a message a user can act on.
+func CheckPassword(pw string) error {
+	switch {
+	case !utf8.ValidString(pw):
+		return Errorf(KindInvalid, "the password is not valid UTF-8")
+	case utf8.RuneCountInString(pw) < MinPasswordLength:
+		return Errorf(KindInvalid, "the password must have at least %d characters", MinPasswordLength)
+	case len(pw) > MaxPasswordBytes:
+		return Errorf(KindInvalid, "the password may have at most %d bytes", MaxPasswordBytes)
+	case strings.TrimSpace(pw) == "":
+		return Errorf(KindInvalid, "the password must not be blank")
+	}
+	return nil
+}
+
+// HashPassword checks pw against the rules and returns its bcrypt hash.
+func HashPassword(pw string) (string, error) {
+	if err := CheckPassword(pw); err != nil {
+		return "", err
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), PasswordCost)
+	if err != nil {
+		return "", err
+	}
+	return string(h), nil
+}
+
+// dummyHash is compared against when a user name is unknown, so a sign-in
+// takes as long whether or not the user exists.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password of anyone"), bcrypt.MinCost)
+
+// PasswordMatches reports whether pw is the password of hash. An empty hash
+// (no such user) still costs one comparison and never matches.
+func PasswordMatches(hash, pw string) bool {
+	if hash == "" {
+		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(pw))
+		return false
+	}
+	err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw))
+	return err == nil
+}
+
+// ErrBadCredentials is what a failed sign-in answers, whichever of the name
+// or the password was wrong.
+var ErrBadCredentials = &Error{Kind: KindUnauthorized, Message: "the user name or password is wrong"}
+
+// IsBadCredentials reports whether err is ErrBadCredentials.
+func IsBadCredentials(err error) bool { return errors.Is(err, ErrBadCredentials) }
+
+// NewUser validates a user before it is stored and hashes its password.
+func NewUser(labID int64, name, password string, role Role, departments []string, now time.Time) (User, error) {
+	name = strings.TrimSpace(name)
+	if err := CheckUserName(name); err != nil {
+		return User{}, err
+	}
+	if _, err := ParseRole(string(role)); err != nil {
+		return User{}, err
+	}
+	for _, d := range departments {
+		if err := checkText("department", d); err != nil {
+			return User{}, err
+		}
+	}
+	h, err := HashPassword(password)
+	if err != nil {
+		return User{}, err
+	}
+	return User{LabID: labID, Name: name, Role: role, Departments: departments, PasswordHash: h, CreatedAt: now}, nil
+}
+
+// CheckUserName accepts names people can type at a sign-in page: 1 to 100
+// characters without spaces or control characters.
+func CheckUserName(name string) error {
+	if name == "" || len(name) > 100 || !utf8.ValidString(name) {
+		return Errorf(KindInvalid, "a user name has 1 to 100 characters")
+	}
+	for _, r := range name {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return Errorf(KindInvalid, "a user name may not contain spaces or control characters")
+		}
+	}
+	return nil
+}

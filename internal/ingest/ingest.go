@@ -1,0 +1,194 @@
+// Package ingest takes lab results in as HL7 v2 ORU^R01 messages: it maps a
+// parsed message onto the domain's orders, reports and parameters, stores it
+// through callout.Ingest and answers with the acknowledgement:
+//
+//	AA  stored (or already stored before: the same MSH-10 from the same facility)
+//	AE  understood but not storable; MSA-3/ERR say why; the sender may fix and resend
+//	AR  rejected: not ORU^R01, bad structure, or a facility no lab accepts
+package ingest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"callout/internal/callout"
+	"callout/internal/hl7"
+)
+
+// Store is what ingesting needs from storage.
+type Store interface {
+	callout.IngestStore
+}
+
+// Ingester turns raw messages into stored results and ACKs.
+type Ingester struct {
+	Store Store
+	Log   *slog.Logger
+	// Location is the senders' time zone for timestamps without an offset;
+	// nil means UTC.
+	Location *time.Location
+	Now      func() time.Time
+}
+
+// Outcome is what handling one message did, for logs and tests.
+type Outcome struct {
+	Code      string // AA, AE or AR
+	Reason    string
+	LabID     int64
+	Duplicate bool
+	BillIDs   []int64
+}
+
+// Handle processes one raw message and returns its ACK.
+func (in *Ingester) Handle(ctx context.Context, raw []byte) []byte {
+	ack, out := in.Process(ctx, raw)
+	in.log().Info("hl7 message", "code", out.Code, "reason", out.Reason, "lab", out.LabID, "duplicate", out.Duplicate, "orders", len(out.BillIDs))
+	return ack
+}
+
+func (in *Ingester) log() *slog.Logger {
+	if in.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return in.Log
+}
+
+func (in *Ingester) now() time.Time {
+	if in.Now != nil {
+		return in.Now()
+	}
+	return callout.Now()
+}
+
+// Process handles one raw message, returning the ACK and what happened.
+func (in *Ingester) Process(ctx context.Context, raw []byte) ([]byte, Outcome) {
+	now := in.now()
+	msg, err := hl7.Parse(raw)
+	if err != nil {
+		reason := "the message could not be parsed: " + err.Error()
+		return hl7.NewRejectACK(raw, reason, now), Outcome{Code: hl7.AckReject, Reason: reason}
+	}
+	reply := func(code, reason string, out Outcome) ([]byte, Outcome) {
+		out.Code, out.Reason = code, reason
+		text := reason
+		if code == hl7.AckAccept && text == "" {
+			text = "stored"
+		}
+		detail := ""
+		if code != hl7.AckAccept {
+			detail = reason
+		}
+		return hl7.NewACK(msg, code, text, detail, now), out
+	}
+	oru, err := hl7.ParseORUIn(msg, in.Location)
+	if errors.Is(err, hl7.ErrNotORU) {
+		return reply(hl7.AckReject, "only ORU^R01 messages are accepted: "+err.Error(), Outcome{})
+	}
+	if err != nil {
+		return reply(hl7.AckReject, "bad message structure: "+err.Error(), Outcome{})
+	}
+	labID, useFiller, err := in.Store.LabForFacility(ctx, oru.SendingFacility)
+	if callout.ErrorKind(err) == callout.KindNotFound {
+		return reply(hl7.AckReject, "no lab accepts messages from sending facility (MSH-4) "+quote(oru.SendingFacility), Outcome{})
+	}
+	if err != nil {
+		in.log().Error("hl7: look up facility", "err", err)
+		return reply(hl7.AckError, "the message could not be stored now; send it again", Outcome{})
+	}
+	res, err := callout.Ingest(ctx, in.Store, labID, Map(oru, useFiller), now)
+	out := Outcome{LabID: labID, Duplicate: res.Duplicate, BillIDs: res.BillIDs}
+	switch {
+	case err == nil && res.Duplicate:
+		return reply(hl7.AckAccept, "already stored; ignored", out)
+	case err == nil:
+		return reply(hl7.AckAccept, "", out)
+	case callout.ErrorKind(err) == callout.KindInternal:
+		in.log().Error("hl7: store results", "err", err)
+		return reply(hl7.AckError, "the message could not be stored now; send it again", out)
+	}
+	return reply(hl7.AckError, callout.ErrorMessage(err), out)
+}
+
+func quote(s string) string { return `"` + s + `"` }
+
+// Map turns a parsed ORU^R01 into the domain's result message. The Order ID
+// is the placer order number unless the lab numbers orders by the filler's.
+func Map(oru *hl7.ORU, useFiller bool) callout.ResultMessage {
+	m := callout.ResultMessage{Facility: oru.SendingFacility, ControlID: oru.ControlID}
+	patient := callout.Contact{Name: oru.Patient.Name, Email: oru.Patient.Email, Phone: oru.Patient.Phone}
+	index := map[string]int{} // several OBR of one order: one order, several reports
+	for _, o := range oru.Orders {
+		id := o.PlacerOrderNumber
+		if useFiller {
+			id = o.FillerOrderNumber
+		}
+		id = strings.TrimSpace(id)
+		i, ok := index[id]
+		if !ok {
+			i = len(m.Orders)
+			index[id] = i
+			m.Orders = append(m.Orders, callout.IncomingOrder{
+				LabBillID: id, AccessionNumber: strings.TrimSpace(o.FillerOrderNumber),
+				Patient: patient, Referral: callout.Contact{Name: o.OrderingProvider.Name},
+			})
+			if useFiller {
+				m.Orders[i].AccessionNumber = strings.TrimSpace(o.PlacerOrderNumber)
+			}
+		}
+		r := callout.IncomingReport{TestID: o.TestID, TestName: o.TestName, Department: department(o.Section), ResultedAt: o.ObservedAt}
+		for _, obx := range o.Observations {
+			switch strings.ToUpper(obx.ResultStatus) {
+			case "D", "X", "W":
+				continue // deleted, not obtainable, or posted in error: no result to judge
+			}
+			r.Parameters = append(r.Parameters, callout.Parameter{
+				Name: obx.Name, Value: obx.Value, Unit: obx.Unit,
+				NormalLow: obx.NormalLow, NormalHigh: obx.NormalHigh,
+				Flag: worstFlag(obx.Flags),
+			})
+		}
+		m.Orders[i].Reports = append(m.Orders[i].Reports, r)
+	}
+	return m
+}
+
+// worstFlag picks the flag that matters most of OBX-8's repetitions: a
+// critical flag (HH, LL, AA) over an abnormal one (H, L, A) over the rest.
+func worstFlag(flags []string) string {
+	best, rank := "", -1
+	for _, f := range flags {
+		f = strings.ToUpper(strings.TrimSpace(f))
+		r := 0
+		switch f {
+		case "HH", "LL", "AA":
+			r = 2
+		case "H", "L", "A":
+			r = 1
+		case "":
+			continue
+		}
+		if r > rank {
+			best, rank = f, r
+		}
+	}
+	return best
+}
+
+// sections names the common HL7 table 0074 diagnostic service sections the
+// way lab departments are called; other codes are kept as sent.
+var sections = map[string]string{
+	"CH": "Biochemistry", "HM": "Haematology", "MB": "Microbiology", "SR": "Serology",
+	"IMM": "Immunology", "BLB": "Blood Bank", "UR": "Urinalysis", "CG": "Cytogenetics",
+	"CUS": "Cytology", "SP": "Pathology", "TX": "Toxicology", "HM1": "Haematology",
+}
+
+func department(code string) string {
+	code = strings.TrimSpace(code)
+	if d, ok := sections[strings.ToUpper(code)]; ok {
+		return d
+	}
+	return code
+}
