@@ -85,7 +85,7 @@ func TestKillDuringCallouts(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, e storetest.Engine) {
 		smtp := smtptest.Start(t)
 		db := e.URL(t)
-		env := []string{"CALLOUT_SMTP_URL=" + smtp.URL(), "CALLOUT_SMTP_FROM=callout@lab.example",
+		env := []string{"CALLOUT_INDEX_DIR=" + t.TempDir(), "CALLOUT_SMTP_URL=" + smtp.URL(), "CALLOUT_SMTP_FROM=callout@lab.example",
 			"CALLOUT_POLL_INTERVAL=50ms", "CALLOUT_RETRY_BASE=200ms", "CALLOUT_JOB_TIMEOUT=2s", "CALLOUT_LOG_LEVEL=warn"}
 		p := startProcess(t, bin, db, env)
 		c := newLab(t, db, p.url)

@@ -54,6 +54,7 @@ func commands() []command {
 		{"serve", "run the service: API, web UI and workers", serveCmd},
 		{"worker", "run only the background workers (email, fax, search index)", workerCmd},
 		{"migrate", "bring the database schema up to date", migrateCmd},
+		{"reindex", "rebuild the search index from the database", reindexCmd},
 		{"lab create", "create a lab; prints its id", labCreateCmd},
 		{"token create", "create an API token; prints it", tokenCreateCmd},
 	}

@@ -51,9 +51,18 @@ func serve(t *testing.T, db string, extra ...string) (url, token string) {
 	return serveEnv(t, noEnv, db, extra...)
 }
 
-// serveEnv is serve with an environment.
+// serveEnv is serve with an environment. Each server gets a search index
+// directory of its own unless the environment names one.
 func serveEnv(t *testing.T, getenv func(string) string, db string, extra ...string) (url, token string) {
 	t.Helper()
+	indexDir := t.TempDir()
+	base := getenv
+	getenv = func(k string) string {
+		if v := base(k); v != "" || k != "CALLOUT_INDEX_DIR" {
+			return v
+		}
+		return indexDir
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan int, 1)
@@ -162,4 +171,12 @@ func TestUsage(t *testing.T) {
 		require.Contains(t, out, tc.stdout, tc.args)
 		require.Contains(t, errOut, tc.stderr, tc.args)
 	}
+}
+
+// regexpURL finds the URL serve printed.
+func regexpURL(t *testing.T, out string) string {
+	t.Helper()
+	m := regexp.MustCompile(`listening on (http://\S+)`).FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	return m[1]
 }

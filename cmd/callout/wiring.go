@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/mail"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"callout/internal/callout"
 	"callout/internal/jobs"
 	"callout/internal/notify"
+	"callout/internal/search"
 	"callout/internal/sqlstore"
 )
 
@@ -18,9 +20,60 @@ type runtime struct {
 	store *sqlstore.Store
 	svc   *callout.Service
 	queue *jobs.Queue
+	index search.Engine
 }
 
-func (r *runtime) Close() error { return r.store.Close() }
+func (r *runtime) Close() error {
+	if r.index != nil {
+		r.index.Close()
+	}
+	return r.store.Close()
+}
+
+// indexDir is where the embedded search index lives: beside the SQLite
+// file, or CALLOUT_INDEX_DIR (default callout.index) with PostgreSQL.
+func indexDir(e *env, st *sqlstore.Store, url string) string {
+	if d := e.getenv("CALLOUT_INDEX_DIR"); d != "" {
+		return d
+	}
+	if st.Engine == sqlstore.SQLite {
+		if url == "" {
+			url = sqlstore.DefaultURL
+		}
+		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "file:")
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		return strings.TrimSuffix(path, filepath.Ext(path)) + ".index"
+	}
+	return "callout.index"
+}
+
+// openIndex opens the search index: Elasticsearch or OpenSearch when
+// CALLOUT_SEARCH_URL is set, else the embedded Bleve index, which one
+// process at a time may hold.
+func openIndex(ctx context.Context, e *env, st *sqlstore.Store, url string) (search.Engine, error) {
+	if u := e.getenv("CALLOUT_SEARCH_URL"); u != "" {
+		var opts []search.ElasticOption
+		if e.getenv("CALLOUT_SEARCH_OPENSEARCH") != "" {
+			opts = append(opts, search.WithOpenSearch())
+		}
+		es, err := search.NewElastic(u, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("CALLOUT_SEARCH_URL: %w", err)
+		}
+		if err := es.EnsureIndex(ctx); err != nil {
+			return nil, fmt.Errorf("prepare the search index: %w", err)
+		}
+		return es, nil
+	}
+	dir := indexDir(e, st, url)
+	b, err := search.OpenBleve(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open the search index %s (another callout process may hold it; set CALLOUT_SEARCH_URL to share an index between processes): %w", dir, err)
+	}
+	return b, nil
+}
 
 // durationEnv reads a duration from the environment, e.g. CALLOUT_RETRY_BASE=500ms.
 func durationEnv(e *env, name string) (time.Duration, error) {
@@ -43,33 +96,38 @@ func newRuntime(ctx context.Context, e *env, url string, work bool, baseURL stri
 		return nil, err
 	}
 	rt := &runtime{store: st, svc: callout.NewService(st, e.log)}
-	cfg := jobs.Config{DB: st.DB, Engine: jobs.Engine(st.Engine), Log: e.log, Work: work}
+	if rt.index, err = openIndex(ctx, e, st, url); err != nil {
+		st.Close()
+		return nil, err
+	}
+	sync := &search.Sync{Store: st, Index: rt.index}
+	rt.svc.Search = sync
+	cfg := jobs.Config{DB: st.DB, Engine: jobs.Engine(st.Engine), Log: e.log, Work: work, Indexer: sync}
 	if st.Engine == sqlstore.Postgres {
 		cfg.URL = url
 	}
-	if cfg.RetryBase, err = durationEnv(e, "CALLOUT_RETRY_BASE"); err != nil {
-		st.Close()
+	fail := func(err error) (*runtime, error) {
+		rt.Close()
 		return nil, err
+	}
+	if cfg.RetryBase, err = durationEnv(e, "CALLOUT_RETRY_BASE"); err != nil {
+		return fail(err)
 	}
 	if cfg.JobTimeout, err = durationEnv(e, "CALLOUT_JOB_TIMEOUT"); err != nil {
-		st.Close()
-		return nil, err
+		return fail(err)
 	}
 	if cfg.PollEvery, err = durationEnv(e, "CALLOUT_POLL_INTERVAL"); err != nil {
-		st.Close()
-		return nil, err
+		return fail(err)
 	}
 	if work {
 		d, err := deliverer(e, st, baseURL)
 		if err != nil {
-			st.Close()
-			return nil, err
+			return fail(err)
 		}
 		cfg.Deliverer = d
 	}
 	if rt.queue, err = jobs.New(ctx, cfg); err != nil {
-		st.Close()
-		return nil, err
+		return fail(err)
 	}
 	st.Jobs = rt.queue
 	return rt, nil

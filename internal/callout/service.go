@@ -131,6 +131,9 @@ type ActivityFilter struct {
 
 // WorklistFilter selects worklist reports. After, when set, continues a page.
 type WorklistFilter struct {
+	// Text searches patient name, Order ID and test name through the
+	// search index; empty lists from the database.
+	Text        string
 	States      []State
 	Departments []string // empty: all
 	Limit       int
@@ -163,8 +166,15 @@ type WorklistItem struct {
 // rules and calls the store once.
 type Service struct {
 	Store Store
-	Now   func() time.Time
-	Log   *slog.Logger
+	// Search answers worklist queries with text; nil when no index is configured.
+	Search Searcher
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+// Searcher finds worklist reports by text in the search index.
+type Searcher interface {
+	SearchWorklist(ctx context.Context, labID int64, f WorklistFilter) ([]WorklistItem, error)
 }
 
 // NewService returns a Service over st with the real clock.
@@ -428,7 +438,20 @@ func (s *Service) Worklist(ctx context.Context, p Principal, f WorklistFilter) (
 	want := f.Limit
 	f.Limit++ // one more tells whether another page exists
 	f.Departments = p.Departments
-	items, err := s.Store.Worklist(ctx, p.LabID, f)
+	var items []WorklistItem
+	var err error
+	f.Text = strings.TrimSpace(f.Text)
+	switch {
+	case f.Text != "" && s.Search == nil:
+		return nil, nil, Errorf(KindUnprocessable, "text search needs the search index, which this server does not have")
+	case f.Text != "":
+		if len(f.Text) > 200 {
+			return nil, nil, Errorf(KindUnprocessable, "the search text is longer than 200 characters")
+		}
+		items, err = s.Search.SearchWorklist(ctx, p.LabID, f)
+	default:
+		items, err = s.Store.Worklist(ctx, p.LabID, f)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -156,6 +156,7 @@ func (s *Server) worklist(w http.ResponseWriter, r *http.Request, p callout.Prin
 		}
 		f.Limit = n
 	}
+	f.Text = q.Get("q")
 	if v := q.Get("cursor"); v != "" {
 		c, err := decodeCursor(v)
 		if err != nil {

@@ -140,6 +140,11 @@ func (s *Store) CreateBill(ctx context.Context, labID int64, b callout.Bill, ide
 		if err := insertParameters(ctx, tx, out.ID, b.Reports); err != nil {
 			return err
 		}
+		if s.Jobs != nil {
+			if err := s.Jobs.EnqueueIndex(ctx, tx, labID, out.ID); err != nil {
+				return fmt.Errorf("enqueue index sync of bill %s: %w", b.LabBillID, err)
+			}
+		}
 		if idem == nil {
 			return nil
 		}
@@ -377,6 +382,28 @@ func (s *Store) Worklist(ctx context.Context, labID int64, f callout.WorklistFil
 		it.State = callout.State(state)
 		it.ResultedAt, it.LastUpdated = it.ResultedAt.UTC(), it.LastUpdated.UTC()
 		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+// BillRef names an order of a lab.
+type BillRef struct{ LabID, BillID int64 }
+
+// AllBills lists every order of every lab, oldest first, for rebuilding the
+// search index.
+func (s *Store) AllBills(ctx context.Context) ([]BillRef, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT lab_id, id FROM bills ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list bills: %w", err)
+	}
+	defer rows.Close()
+	var out []BillRef
+	for rows.Next() {
+		var r BillRef
+		if err := rows.Scan(&r.LabID, &r.BillID); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
 	}
 	return out, rows.Err()
 }
