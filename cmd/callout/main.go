@@ -56,7 +56,9 @@ func commands() []command {
 		{"migrate", "bring the database schema up to date", migrateCmd},
 		{"reindex", "rebuild the search index from the database", reindexCmd},
 		{"lab create", "create a lab; prints its id", labCreateCmd},
+		{"lab update", "change a lab's HL7 settings", labUpdateCmd},
 		{"token create", "create an API token; prints it", tokenCreateCmd},
+		{"hl7 send", "send a file of HL7 v2 messages over MLLP and print the ACKs", hl7SendCmd},
 	}
 }
 
@@ -182,8 +184,14 @@ func labCreateCmd(ctx context.Context, e *env, args []string) error {
 	mandatory := fs.Bool("mandatory-comments", false, "refuse callouts without a comment")
 	hide := fs.Bool("hide-patient-name", false, "replace the patient's name by the accession number in messages")
 	instr := fs.String("additional-instruction", "", "standing instruction shown in every callout dialog")
+	var facilities listFlag
+	fs.Var(&facilities, "hl7-facility", "an HL7 sending facility (MSH-4) whose results this lab accepts; repeatable")
+	number := fs.String("hl7-order-number", "placer", "which HL7 order number is the Order ID: placer (ORC-2/OBR-2) or filler (ORC-3/OBR-3)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *number != "placer" && *number != "filler" {
+		return fmt.Errorf("--hl7-order-number must be placer or filler: %w", errUsage)
 	}
 	if strings.TrimSpace(*name) == "" {
 		return fmt.Errorf("--name is required: %w", errUsage)
@@ -198,7 +206,39 @@ func labCreateCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(facilities) > 0 || *number == "filler" {
+		if err := st.SetHL7(ctx, id, facilities, *number == "filler"); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintln(e.stdout, id)
+	return nil
+}
+
+func labUpdateCmd(ctx context.Context, e *env, args []string) error {
+	fs, db := flags(e, "lab update", "lab update --lab ID [--hl7-facility NAME ...] [--hl7-order-number placer|filler] [--db URL]")
+	lab := fs.Int64("lab", 0, "the lab's id (required)")
+	var facilities listFlag
+	fs.Var(&facilities, "hl7-facility", "an HL7 sending facility (MSH-4) this lab accepts; repeatable; replaces the list")
+	number := fs.String("hl7-order-number", "placer", "placer or filler: which HL7 order number is the Order ID")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *lab <= 0 {
+		return fmt.Errorf("--lab is required: %w", errUsage)
+	}
+	if *number != "placer" && *number != "filler" {
+		return fmt.Errorf("--hl7-order-number must be placer or filler: %w", errUsage)
+	}
+	st, err := openStore(ctx, e, *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.SetHL7(ctx, *lab, facilities, *number == "filler"); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "lab %d accepts HL7 from: %s (Order ID: %s number)\n", *lab, strings.Join(facilities, ", "), *number)
 	return nil
 }
 

@@ -65,6 +65,13 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	if a := e.getenv("CALLOUT_MLLP_ADDR"); a != "" {
+		mllp, err := serveMLLP(ctx, e, rt, a)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "HL7 v2 (MLLP) on %s\n", mllp)
+	}
 	fmt.Fprintf(e.stdout, "Callout is listening on %s (database: %s)\n", url, st.Engine)
 	if demoToken != "" {
 		fmt.Fprintf(e.stdout, "Demo API token (admin): %s\n", demoToken)

@@ -231,3 +231,48 @@ func validateResults(m ResultMessage) error {
 	}
 	return nil
 }
+
+// FindBills finds the caller's orders by Order ID, for integrators.
+func (s *Service) FindBills(ctx context.Context, p Principal, labBillID string) ([]Bill, error) {
+	labBillID = strings.TrimSpace(labBillID)
+	if labBillID == "" {
+		return nil, Errorf(KindInvalid, "give the Order ID: ?lab_bill_id=…")
+	}
+	bs, err := s.Store.FindBills(ctx, p.LabID, labBillID)
+	if err != nil {
+		return nil, err
+	}
+	out := []Bill{}
+	for _, b := range bs {
+		if full, err := s.visibleBill(ctx, p, b.ID); err == nil {
+			full.Reports = nil
+			out = append(out, full)
+		} else if ErrorKind(err) != KindNotFound {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// CriticalLimits returns the lab's own critical limits.
+func (s *Service) CriticalLimits(ctx context.Context, p Principal) ([]CriticalLimit, error) {
+	return s.Store.CriticalLimits(ctx, p.LabID)
+}
+
+// SetCriticalLimits replaces the lab's critical limits; admins only. They
+// apply to results that arrive from then on.
+func (s *Service) SetCriticalLimits(ctx context.Context, p Principal, ls []CriticalLimit) ([]CriticalLimit, error) {
+	if p.Role != RoleAdmin {
+		return nil, Errorf(KindForbidden, "only a lab admin may change critical limits")
+	}
+	if len(ls) > 2000 {
+		return nil, Errorf(KindUnprocessable, "at most 2000 critical limits")
+	}
+	if err := ValidateLimits(ls); err != nil {
+		return nil, err
+	}
+	if err := s.Store.SetCriticalLimits(ctx, p.LabID, ls); err != nil {
+		return nil, err
+	}
+	return s.Store.CriticalLimits(ctx, p.LabID)
+}

@@ -52,6 +52,11 @@ type Store interface {
 	// EmailTemplate returns the lab's own email template, or "" for the built-in one.
 	EmailTemplate(ctx context.Context, labID int64) (string, error)
 	SetEmailTemplate(ctx context.Context, labID int64, src string) error
+
+	// FindBills returns the lab's orders with an Order ID.
+	FindBills(ctx context.Context, labID int64, labBillID string) ([]Bill, error)
+	CriticalLimits(ctx context.Context, labID int64) ([]CriticalLimit, error)
+	SetCriticalLimits(ctx context.Context, labID int64, ls []CriticalLimit) error
 }
 
 // DeliveryFilter selects deliveries of a lab: of one order, or in one status.
