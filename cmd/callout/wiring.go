@@ -137,7 +137,7 @@ func newRuntime(ctx context.Context, e *env, url string, work bool, baseURL stri
 // and CALLOUT_FAX_GATEWAY. Without an SMTP URL, deliveries fail visibly
 // (and can be retried once it is set) rather than vanish.
 func deliverer(e *env, st *sqlstore.Store, baseURL string) (*jobs.Deliverer, error) {
-	d := &jobs.Deliverer{Store: st, FaxGateway: strings.TrimSpace(e.getenv("CALLOUT_FAX_GATEWAY")), BaseURL: baseURL, Log: e.log}
+	d := &jobs.Deliverer{Store: st, BaseURL: baseURL, Log: e.log}
 	if v := e.getenv("CALLOUT_BASE_URL"); v != "" {
 		d.BaseURL = v
 	}
@@ -156,6 +156,9 @@ func deliverer(e *env, st *sqlstore.Store, baseURL string) (*jobs.Deliverer, err
 			return nil, fmt.Errorf("CALLOUT_SMTP_URL: %w", err)
 		}
 		d.Mailer = m
+		if gw := strings.TrimSpace(e.getenv("CALLOUT_FAX_GATEWAY")); gw != "" {
+			d.Fax = &jobs.GatewayFax{Mailer: m, Gateway: gw}
+		}
 	} else {
 		e.log.Warn("CALLOUT_SMTP_URL is not set: email and fax copies will fail until it is")
 	}

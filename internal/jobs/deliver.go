@@ -27,14 +27,46 @@ type Sender interface {
 	Send(ctx context.Context, e notify.Email) error
 }
 
+// Fax is one fax to send: the results sheet as a PDF, with a cover text.
+type Fax struct {
+	MessageID string // stable across retries, like an email's
+	Number    string // as the lab recorded it, e.g. "+1 (555) 0199"
+	Subject   string
+	Text      string
+	PDFName   string
+	PDF       []byte
+}
+
+// FaxSender sends faxes. The default is an email-to-fax gateway; an HTTP
+// fax provider would be another implementation.
+type FaxSender interface {
+	SendFax(ctx context.Context, f Fax) error
+}
+
+// GatewayFax sends a fax as an email to <digits>@Gateway with the sheet
+// attached, the way most email-to-fax services take them.
+type GatewayFax struct {
+	Mailer  Sender
+	Gateway string
+}
+
+// SendFax mails the fax to the gateway.
+func (g *GatewayFax) SendFax(ctx context.Context, f Fax) error {
+	to, err := notify.FaxAddress(f.Number, g.Gateway)
+	if err != nil {
+		return &notify.SendError{Permanent: true, Err: err}
+	}
+	return g.Mailer.Send(ctx, notify.Email{MessageID: f.MessageID, To: to, Subject: f.Subject, Text: f.Text,
+		Attachments: []notify.Attachment{{Name: f.PDFName, ContentType: "application/pdf", Data: f.PDF}}})
+}
+
 // Deliverer is the worker that renders and sends deliveries.
 type Deliverer struct {
 	river.WorkerDefaults[DeliverArgs]
 	Store  DeliveryStore
 	Mailer Sender // nil when no SMTP server is configured
-	// FaxGateway is the email-to-fax gateway domain: a fax to +1 555 0199
-	// is mailed to 15550199@FaxGateway with the results sheet as a PDF.
-	FaxGateway string
+	// Fax sends faxes; nil when no fax transport is configured.
+	Fax FaxSender
 	// BaseURL is the web UI's address, for the link to the order.
 	BaseURL string
 	// Domain is the right-hand side of every Message-ID.
@@ -83,24 +115,21 @@ func (d *Deliverer) Work(ctx context.Context, job *river.Job[DeliverArgs]) error
 		}
 		msg = &kept
 	}
-	to := w.Delivery.Address
-	if w.Delivery.Channel == callout.ChannelFax {
-		if d.FaxGateway == "" {
-			return fail(fmt.Errorf("no fax gateway is configured (CALLOUT_FAX_GATEWAY)"), true)
-		}
-		if to, err = notify.FaxAddress(w.Delivery.Address, d.FaxGateway); err != nil {
-			return fail(err, true)
-		}
-	}
-	if d.Mailer == nil {
+	var sendErr error
+	switch {
+	case w.Delivery.Channel == callout.ChannelFax && d.Fax == nil:
+		return fail(fmt.Errorf("no fax transport is configured (CALLOUT_FAX_GATEWAY)"), true)
+	case w.Delivery.Channel == callout.ChannelFax:
+		sendErr = d.Fax.SendFax(ctx, Fax{MessageID: msg.MessageID, Number: w.Delivery.Address, Subject: msg.Subject,
+			Text: msg.Text, PDFName: msg.AttachmentName, PDF: msg.Attachment})
+	case d.Mailer == nil:
 		return fail(fmt.Errorf("no mail server is configured (CALLOUT_SMTP_URL)"), true)
+	default:
+		sendErr = d.Mailer.Send(ctx, notify.Email{MessageID: msg.MessageID, To: w.Delivery.Address,
+			Subject: msg.Subject, HTML: msg.HTML, Text: msg.Text})
 	}
-	e := notify.Email{MessageID: msg.MessageID, To: to, Subject: msg.Subject, HTML: msg.HTML, Text: msg.Text}
-	if len(msg.Attachment) > 0 {
-		e.Attachments = []notify.Attachment{{Name: msg.AttachmentName, ContentType: "application/pdf", Data: msg.Attachment}}
-	}
-	if err := d.Mailer.Send(ctx, e); err != nil {
-		return fail(err, notify.IsPermanent(err))
+	if sendErr != nil {
+		return fail(sendErr, notify.IsPermanent(sendErr))
 	}
 	// A crash here, after the server accepted the message and before this
 	// is recorded, makes the job run again: the same message is sent again
