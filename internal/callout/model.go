@@ -235,17 +235,3 @@ type Transition struct {
 	From        State `json:"from"`
 	To          State `json:"to"`
 }
-
-// Draft is the order's current attempt, for restoring the callout screen.
-type Draft struct {
-	RecordID       int64     `json:"record_id"`
-	CalloutFor     []string  `json:"callout_for"`
-	LabReportIDs   []int64   `json:"lab_report_ids"`
-	Recipients     []string  `json:"recipients"`
-	Methods        []string  `json:"methods"`
-	Comment        string    `json:"comment"`
-	NotifiedPerson string    `json:"notified_person"`
-	ReadBack       bool      `json:"read_back"`
-	CreatedBy      string    `json:"created_by"`
-	CreatedAt      time.Time `json:"created_at"`
-}
