@@ -239,6 +239,8 @@ func TestAPI(t *testing.T) {
 				{"settings wrong type", b.admin, "PATCH", "/api/v1/lab/settings", `{"mandatory_comments":"yes"}`, 400, "invalid"},
 				{"activity of another lab's order", b.other, "GET", fmt.Sprintf("/api/v1/activity?bill_id=%d", b.billID), "", 404, "not_found"},
 				{"bill of another lab", b.other, "GET", fmt.Sprintf("/api/v1/bills/%d", b.billID), "", 404, "not_found"},
+				{"unknown endpoint", b.staff, "GET", "/api/v1/nothing", "", 404, "not_found"},
+				{"wrong method", b.staff, "DELETE", "/api/v1/orders", "", 405, "method_not_allowed"},
 			}
 			for _, tc := range cases {
 				before := storetest.Dump(t, b.fx.Store.DB)

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -115,7 +116,7 @@ func (s *Server) HandleAuthed(pattern string, h func(http.ResponseWriter, *http.
 // ServeHTTP serves a request, timing it and turning a panic into a 500.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, jsonErrors: strings.HasPrefix(r.URL.Path, "/api/")}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -149,17 +150,45 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	// jsonErrors turns the mux's own plain-text 404 and 405 answers under
+	// /api/ into the API's error shape; swallow drops their text.
+	jsonErrors, swallow bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.status, w.wrote = code, true
+	if w.wrote {
+		return
+	}
+	w.status, w.wrote = code, true
+	if w.jsonErrors && (code == http.StatusNotFound || code == http.StatusMethodNotAllowed) &&
+		strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
+		w.swallow = true
+		msg := "no such endpoint; see /api/v1/openapi.json"
+		kind := callout.KindNotFound
+		if code == http.StatusMethodNotAllowed {
+			msg = "this endpoint does not take that method; allowed: " + w.Header().Get("Allow")
+			kind = "method_not_allowed"
+		}
+		w.Header().Del("X-Content-Type-Options")
+		var body errorBody
+		body.Error.Code, body.Error.Message = string(kind), msg
+		b, _ := json.Marshal(body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		w.ResponseWriter.WriteHeader(code)
+		w.ResponseWriter.Write(b)
+		return
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
-	w.wrote = true
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.swallow {
+		return len(b), nil
+	}
 	return w.ResponseWriter.Write(b)
 }
 
