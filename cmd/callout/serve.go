@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"callout/internal/callout"
+	"callout/internal/fhir"
 	"callout/internal/httpapi"
 )
 
@@ -62,6 +63,7 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	}, func() float64 { return float64(st.Queries.Load()) }))
 	api := httpapi.New(httpapi.Config{Service: svc, Log: e.log, Ping: st.DB.PingContext, Metrics: httpapi.NewMetrics(reg)})
 	api.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	fhir.Mount(api, st, e.log)
 
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}

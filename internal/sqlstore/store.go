@@ -119,7 +119,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(dialect, s.DB, sub)
+	// Out-of-order versions are applied rather than refused: a migration
+	// numbered below the newest applied one still runs, once.
+	p, err := goose.NewProvider(dialect, s.DB, sub, goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}

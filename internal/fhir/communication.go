@@ -1,0 +1,243 @@
+package fhir
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"callout/internal/callout"
+)
+
+// visible reports whether p may see the record of e: a done record when p
+// sees its report's department, an order-level attempt when p sees at least
+// one report of the order.
+func visible(p callout.Principal, e Entry) bool {
+	if id := e.Record.LabReportID; id != nil {
+		r, ok := e.Bill.Report(*id)
+		return ok && p.Sees(r.Department)
+	}
+	_, ok := p.Visible(e.Bill)
+	return ok
+}
+
+// NewCommunication maps a callout record, as p may see it, onto an R4
+// Communication:
+//
+//   - id and identifier (urn:callout:record) are the record's id; a record
+//     never changes once written, so meta.versionId is 1 and
+//     meta.lastUpdated its time;
+//   - status: done → completed; attempt → in-progress, with statusReason
+//     "Callout attempted: <comment, or 'recipient not reached'>";
+//   - category alert, priority stat: critical results are urgent by law;
+//   - subject Patient/{billID} showing the patient's name (the lab's
+//     hide_patient_name setting is for screens, not for an authenticated
+//     integrator); basedOn ServiceRequest/{billID} with the Order ID;
+//   - about and partOf DiagnosticReport/{lab_report_id}: the record's report,
+//     or for an attempt each report it named (meta.callout_for);
+//   - recipient: Patient, Practitioner/referral-{billID},
+//     Organization/org-{billID}, and the notify-to-others person as a
+//     display-only Practitioner;
+//   - medium (v3-ParticipationMode): PHONE, the call itself, always; for a
+//     done callout FAXWRIT and EMAILWRIT for its copies (an attempt sends no
+//     copies);
+//   - sent the record's time; sender the lab user, by display;
+//   - payload one text per critical value communicated, e.g.
+//     "Serum Electrolytes: Potassium 7.1 mmol/L (HH)";
+//   - note the read-back ("Read back by Dr. Rao: yes") and the comment.
+//
+// For a principal limited to departments, an attempt's reports and values of
+// other departments are left out.
+func NewCommunication(e Entry, p callout.Principal) Communication {
+	rec, bill := e.Record, e.Bill
+	id := strconv.FormatInt(rec.ID, 10)
+	billID := strconv.FormatInt(bill.ID, 10)
+	sent := instant(rec.CreatedAt)
+	c := Communication{
+		ResourceType: "Communication",
+		ID:           id,
+		Meta:         &Meta{VersionID: "1", LastUpdated: sent},
+		Identifier:   []Identifier{{System: systemRecord, Value: id}},
+		BasedOn: []Reference{{
+			Reference:  "ServiceRequest/" + billID,
+			Type:       "ServiceRequest",
+			Identifier: &Identifier{System: orderSystem(bill.LabID), Value: bill.LabBillID},
+			Display:    "Order " + bill.LabBillID,
+		}},
+		Status: StatusCompleted,
+		Category: []CodeableConcept{{Coding: []Coding{{
+			System: systemCategory, Code: "alert", Display: "Alert"}}}},
+		Priority: "stat",
+		Medium:   []CodeableConcept{medium("PHONE", "telephone")},
+		Subject:  &Reference{Reference: "Patient/" + billID, Type: "Patient", Display: bill.Patient.Name},
+		Sent:     sent,
+		Sender:   &Reference{Type: "Practitioner", Display: rec.CreatedBy},
+	}
+	if rec.Status == callout.StatusAttempted {
+		c.Status = StatusInProgress
+		reason := rec.Comment
+		if reason == "" {
+			reason = "recipient not reached"
+		}
+		c.StatusReason = &CodeableConcept{Text: "Callout attempted: " + reason}
+	} else {
+		for _, m := range rec.Methods {
+			switch m {
+			case "Fax":
+				c.Medium = append(c.Medium, medium("FAXWRIT", "telefax"))
+			case "Email":
+				c.Medium = append(c.Medium, medium("EMAILWRIT", "email"))
+			}
+		}
+	}
+
+	reports := recordReports(e, p)
+	shown := map[int64]bool{}
+	for _, r := range reports {
+		ref := Reference{Reference: "DiagnosticReport/" + strconv.FormatInt(r.ID, 10), Type: "DiagnosticReport", Display: r.TestName}
+		c.About = append(c.About, ref)
+		c.PartOf = append(c.PartOf, ref)
+		shown[r.ID] = true
+	}
+
+	for _, who := range rec.Recipients {
+		switch who {
+		case callout.RecipientPatient:
+			c.Recipient = append(c.Recipient, Reference{Reference: "Patient/" + billID, Type: "Patient", Display: bill.Patient.Name})
+		case callout.RecipientReferral:
+			c.Recipient = append(c.Recipient, Reference{Reference: "Practitioner/referral-" + billID, Type: "Practitioner", Display: bill.Referral.Name})
+		case callout.RecipientOrganization:
+			c.Recipient = append(c.Recipient, Reference{Reference: "Organization/org-" + billID, Type: "Organization", Display: bill.Organization.Name})
+		}
+	}
+	if o := rec.NotifyToOthers; o != nil {
+		if name := firstNonEmpty(o.Name, o.ContactNumber, o.Email, o.Fax); name != "" {
+			c.Recipient = append(c.Recipient, Reference{Type: "Practitioner", Display: name})
+		}
+	}
+
+	for _, it := range rec.Snapshot {
+		if len(p.Departments) > 0 && !shown[it.LabReportID] {
+			continue
+		}
+		c.Payload = append(c.Payload, Payload{ContentString: valueText(it)})
+	}
+	if len(c.Payload) == 0 && len(reports) > 0 {
+		// A record always says what it was about, even when no value of
+		// it was kept.
+		names := make([]string, len(reports))
+		for i, r := range reports {
+			names[i] = r.TestName
+		}
+		c.Payload = []Payload{{ContentString: "Critical result: " + strings.Join(names, ", ")}}
+	}
+
+	readBack := "no"
+	if rec.ReadBack {
+		readBack = "yes"
+	}
+	if rec.NotifiedPerson != "" {
+		c.Note = append(c.Note, Annotation{Text: fmt.Sprintf("Read back by %s: %s", rec.NotifiedPerson, readBack)})
+	} else {
+		c.Note = append(c.Note, Annotation{Text: "Read back: " + readBack})
+	}
+	if rec.Comment != "" {
+		c.Note = append(c.Note, Annotation{Text: rec.Comment})
+	}
+	return c
+}
+
+// recordReports returns the reports a record is about that p sees: its own
+// report, or for an attempt those named in meta.callout_for (or, for a
+// record without meta, those of its snapshot).
+func recordReports(e Entry, p callout.Principal) []callout.Report {
+	var ids []int64
+	switch {
+	case e.Record.LabReportID != nil:
+		ids = []int64{*e.Record.LabReportID}
+	case e.Record.Meta != nil:
+		for _, tid := range e.Record.Meta.CalloutFor {
+			for _, r := range e.Bill.Reports {
+				if r.TestID == tid {
+					ids = append(ids, r.ID)
+				}
+			}
+		}
+	default:
+		for _, it := range e.Record.Snapshot {
+			ids = append(ids, it.LabReportID)
+		}
+	}
+	var out []callout.Report
+	seen := map[int64]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		r, ok := e.Bill.Report(id)
+		if !ok {
+			r = callout.Report{ID: id} // no department: only an unlimited principal sees it
+		}
+		if !p.Sees(r.Department) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// valueText is one critical value as it was told:
+// "Serum Electrolytes: Potassium 7.1 mmol/L (HH)". Without a flag, the
+// critical limit it crossed is named instead.
+func valueText(it callout.SnapshotItem) string {
+	var b strings.Builder
+	if it.TestName != "" {
+		b.WriteString(it.TestName + ": ")
+	}
+	b.WriteString(it.Name)
+	if it.Value != "" {
+		b.WriteString(" " + it.Value)
+	}
+	if it.Unit != "" {
+		b.WriteString(" " + it.Unit)
+	}
+	if f := strings.TrimSpace(it.Flag); f != "" {
+		b.WriteString(" (" + f + ")")
+		return b.String()
+	}
+	p := callout.Parameter{Value: it.Value}
+	if v, ok := p.Numeric(); ok {
+		switch {
+		case it.CriticalHigh != nil && v > *it.CriticalHigh:
+			b.WriteString(" (critical > " + strconv.FormatFloat(*it.CriticalHigh, 'g', -1, 64) + ")")
+		case it.CriticalLow != nil && v < *it.CriticalLow:
+			b.WriteString(" (critical < " + strconv.FormatFloat(*it.CriticalLow, 'g', -1, 64) + ")")
+		}
+	}
+	return b.String()
+}
+
+func medium(code, display string) CodeableConcept {
+	return CodeableConcept{Coding: []Coding{{System: systemParticipation, Code: code, Display: display}}}
+}
+
+// orderSystem is the identifier system of a lab's Order IDs: they are
+// unique within the lab only.
+func orderSystem(labID int64) string {
+	return "urn:callout:lab:" + strconv.FormatInt(labID, 10) + ":order"
+}
+
+// instant formats t as an R4 instant in UTC.
+func instant(t time.Time) string {
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s = strings.TrimSpace(s); s != "" {
+			return s
+		}
+	}
+	return ""
+}
