@@ -334,3 +334,32 @@ var httpClient = &http.Client{Timeout: 10 * time.Second}
 func newRequest(ctx context.Context, method, url, body string) (*http.Request, error) {
 	return http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 }
+
+// TestSeparateWorker runs the API with --no-workers and a `callout worker`
+// beside it on the same database: the worker sends the email, and the
+// server, which holds the embedded index, keeps the index in step.
+func TestSeparateWorker(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, e storetest.Engine) {
+		smtp := smtptest.Start(t)
+		db := e.URL(t)
+		env := deliveryEnv(smtp)
+		url, _ := serveEnv(t, env, db, "--no-workers")
+		c := newLab(t, db, url)
+
+		ctx, cancel := context.WithCancel(context.Background())
+		out := &syncBuffer{}
+		done := make(chan int, 1)
+		go func() { done <- run(ctx, []string{"worker", "--db", db}, env, out, io.Discard) }()
+		t.Cleanup(func() { cancel(); <-done })
+		require.Eventually(t, func() bool { return strings.Contains(out.String(), "worker running") }, 20*time.Second, 10*time.Millisecond)
+
+		bill, ids := c.order("ORD-W")
+		c.callout(bill, ids, false, `{"sendEmail":true,"is_referral":true}`)
+		c.waitStatus(bill, 1, "sent")
+		require.Len(t, smtp.WaitFor(1, 5*time.Second), 1)
+		require.Eventually(t, func() bool {
+			status, m := c.do("GET", "/api/v1/worklist?critical_values=2&q=ORD-W", "")
+			return status == 200 && len(m["reports"].([]any)) == 2
+		}, 20*time.Second, 50*time.Millisecond, "the server's index follows the callout")
+	})
+}

@@ -34,19 +34,17 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	url := "http://" + ln.Addr().String()
-	rt, err := newRuntime(ctx, e, *db, !*noWork, url)
+	rt, err := newRuntime(ctx, e, *db, !*noWork, true, url)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer rt.Close()
 	st, svc := rt.store, rt.svc
-	if !*noWork {
-		if err := rt.queue.Start(ctx); err != nil {
-			return fmt.Errorf("start workers: %w", err)
-		}
-		defer stopQueue(e, rt)
+	if err := rt.queue.Start(ctx); err != nil {
+		return fmt.Errorf("start workers: %w", err)
 	}
+	defer stopQueue(e, rt)
 
 	var demoToken string
 	if *demo {
@@ -194,7 +192,9 @@ func workerCmd(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	rt, err := newRuntime(ctx, e, *db, true, e.getenv("CALLOUT_BASE_URL"))
+	// The embedded index belongs to `serve`; a worker works index syncs
+	// only with a shared index (Elasticsearch or OpenSearch).
+	rt, err := newRuntime(ctx, e, *db, true, e.getenv("CALLOUT_SEARCH_URL") != "", e.getenv("CALLOUT_BASE_URL"))
 	if err != nil {
 		return err
 	}

@@ -89,20 +89,23 @@ func durationEnv(e *env, name string) (time.Duration, error) {
 }
 
 // newRuntime opens and migrates the database and wires the job queue. With
-// work, this process also runs the workers.
-func newRuntime(ctx context.Context, e *env, url string, work bool, baseURL string) (*runtime, error) {
+// work, this process also runs the delivery workers; with holdIndex it opens
+// the search index (serving searches and working the index queue).
+func newRuntime(ctx context.Context, e *env, url string, work, holdIndex bool, baseURL string) (*runtime, error) {
 	st, err := openStore(ctx, e, url)
 	if err != nil {
 		return nil, err
 	}
 	rt := &runtime{store: st, svc: callout.NewService(st, e.log)}
-	if rt.index, err = openIndex(ctx, e, st, url); err != nil {
-		st.Close()
-		return nil, err
+	cfg := jobs.Config{DB: st.DB, Engine: jobs.Engine(st.Engine), Log: e.log, Work: work}
+	if holdIndex {
+		if rt.index, err = openIndex(ctx, e, st, url); err != nil {
+			st.Close()
+			return nil, err
+		}
+		sync := &search.Sync{Store: st, Index: rt.index}
+		rt.svc.Search, cfg.Indexer = sync, sync
 	}
-	sync := &search.Sync{Store: st, Index: rt.index}
-	rt.svc.Search = sync
-	cfg := jobs.Config{DB: st.DB, Engine: jobs.Engine(st.Engine), Log: e.log, Work: work, Indexer: sync}
 	if st.Engine == sqlstore.Postgres {
 		cfg.URL = url
 	}

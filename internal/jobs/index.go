@@ -17,8 +17,5 @@ type indexWorker struct {
 }
 
 func (w *indexWorker) Work(ctx context.Context, job *river.Job[IndexBillArgs]) error {
-	if w.index == nil {
-		return nil // no index configured: nothing to keep in step
-	}
 	return w.index.IndexBill(ctx, job.Args.LabID, job.Args.BillID)
 }

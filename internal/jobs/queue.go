@@ -44,9 +44,17 @@ type IndexBillArgs struct {
 // Kind names the job in the queue.
 func (IndexBillArgs) Kind() string { return "index_bill" }
 
-// InsertOpts lets index syncs retry quickly; the next sync of the order, or
-// `callout reindex`, repairs one that gave up.
-func (IndexBillArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 10} }
+// QueueIndex is the queue of index syncs. It is worked only by processes
+// that hold the index: the embedded index belongs to one process (`serve`),
+// while deliveries may be worked anywhere.
+const QueueIndex = "index"
+
+// InsertOpts puts index syncs on their own queue and lets them retry
+// quickly; the next sync of the order, or `callout reindex`, repairs one
+// that gave up.
+func (IndexBillArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 10, Queue: QueueIndex}
+}
 
 // Engine names the database the queue lives in, as sqlstore does.
 type Engine string
@@ -73,9 +81,10 @@ type Config struct {
 
 // Queue inserts and (optionally) works the jobs.
 type Queue struct {
-	client *river.Client[*sql.Tx]
-	pool   *pgxpool.Pool
-	log    *slog.Logger
+	working bool
+	client  *river.Client[*sql.Tx]
+	pool    *pgxpool.Pool
+	log     *slog.Logger
 }
 
 func driver(ctx context.Context, cfg Config) (riverdriver.Driver[*sql.Tx], *pgxpool.Pool, error) {
@@ -83,7 +92,7 @@ func driver(ctx context.Context, cfg Config) (riverdriver.Driver[*sql.Tx], *pgxp
 	case "sqlite":
 		return riversqlite.New(cfg.DB), nil, nil
 	case "postgres":
-		if cfg.URL == "" || !cfg.Work {
+		if cfg.URL == "" || (!cfg.Work && cfg.Indexer == nil) {
 			return riverdatabasesql.New(cfg.DB), nil, nil
 		}
 		pcfg, err := pgxpool.ParseConfig(cfg.URL)
@@ -149,14 +158,21 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if rc.FetchCooldown > rc.FetchPollInterval || rc.FetchCooldown == 0 {
 		rc.FetchCooldown = min(river.FetchCooldownDefault, rc.FetchPollInterval)
 	}
-	if cfg.Work {
+	if cfg.Work || cfg.Indexer != nil {
 		workers := river.NewWorkers()
-		if cfg.Deliverer != nil {
+		rc.Queues = map[string]river.QueueConfig{}
+		if cfg.Work && cfg.Deliverer != nil {
 			river.AddWorker(workers, cfg.Deliverer)
+			rc.Queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: or(cfg.MaxWorkers, 10)}
 		}
-		river.AddWorker(workers, &indexWorker{index: cfg.Indexer})
+		if cfg.Indexer != nil {
+			river.AddWorker(workers, &indexWorker{index: cfg.Indexer})
+			rc.Queues[QueueIndex] = river.QueueConfig{MaxWorkers: 2}
+		}
 		rc.Workers = workers
-		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: or(cfg.MaxWorkers, 10)}}
+		// This process may insert kinds it does not work itself (a
+		// --no-workers server inserts deliveries for `callout worker`).
+		rc.SkipUnknownJobCheck = true
 	}
 	client, err := river.NewClient(drv, rc)
 	if err != nil {
@@ -165,7 +181,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		}
 		return nil, fmt.Errorf("create job queue: %w", err)
 	}
-	return &Queue{client: client, pool: pool, log: cfg.Log}, nil
+	return &Queue{client: client, pool: pool, log: cfg.Log, working: rc.Workers != nil}, nil
 }
 
 func or[T comparable](v, def T) T {
@@ -176,12 +192,24 @@ func or[T comparable](v, def T) T {
 	return v
 }
 
-// Start runs the workers until ctx ends or Stop is called.
-func (q *Queue) Start(ctx context.Context) error { return q.client.Start(ctx) }
+// Working reports whether this queue runs workers (Start does anything).
+func (q *Queue) Working() bool { return q.working }
+
+// Start runs the workers until ctx ends or Stop is called; an insert-only
+// queue has nothing to start.
+func (q *Queue) Start(ctx context.Context) error {
+	if !q.working {
+		return nil
+	}
+	return q.client.Start(ctx)
+}
 
 // Stop lets running jobs finish (within ctx) and stops the workers.
 func (q *Queue) Stop(ctx context.Context) error {
-	err := q.client.Stop(ctx)
+	var err error
+	if q.working {
+		err = q.client.Stop(ctx)
+	}
 	if q.pool != nil {
 		q.pool.Close()
 	}
