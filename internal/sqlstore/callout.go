@@ -67,30 +67,30 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, labID int64, plan cal
 	billID := *plan.Activity.BillID
 
 	// One UPDATE sets every written report: the selected ones to the new
-	// state, stale attempts back to pending. Ids and states come from the
-	// plan (our own integers), so they are written into the statement as
-	// literals: binding two parameters per report made the statement's cost
-	// grow with the order's size.
+	// state, stale attempts back to pending. Its text must not change with
+	// the order's size or the ids: PostgreSQL prepares each distinct text
+	// once per connection, so the id lists are bound (see idIn) and the
+	// states, our own integers, are literals.
 	if len(plan.Transitions) > 0 {
-		byState := map[callout.State][]string{}
+		byState := map[callout.State][]int64{}
 		var order []callout.State
-		all := make([]string, 0, len(plan.Transitions))
+		all := make([]int64, 0, len(plan.Transitions))
 		for _, t := range plan.Transitions {
-			id := strconv.FormatInt(t.LabReportID, 10)
 			if _, ok := byState[t.To]; !ok {
 				order = append(order, t.To)
 			}
-			byState[t.To] = append(byState[t.To], id)
-			all = append(all, id)
+			byState[t.To] = append(byState[t.To], t.LabReportID)
+			all = append(all, t.LabReportID)
 			res.Reports = append(res.Reports, callout.ChangedReport{ID: t.LabReportID, State: t.To, LastUpdated: plan.At})
 		}
+		args := []any{plan.At, billID}
 		cases := ""
 		for _, st := range order {
-			cases += " WHEN id IN (" + strings.Join(byState[st], ",") + ") THEN " + strconv.Itoa(int(st))
+			cases += " WHEN " + s.idIn("id", byState[st], &args) + " THEN " + strconv.Itoa(int(st))
 		}
 		q := `UPDATE lab_reports SET critical_values = CASE` + cases + ` END, last_updated = $1
-		      WHERE bill_id = $2 AND id IN (` + strings.Join(all, ",") + `)`
-		if _, err := tx.ExecContext(ctx, q, plan.At, billID); err != nil {
+		      WHERE bill_id = $2 AND ` + s.idIn("id", all, &args)
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return res, fmt.Errorf("update report states of bill %d: %w", billID, err)
 		}
 	}
@@ -115,9 +115,9 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, labID int64, plan cal
 		base.NotifiedPerson, base.ReadBack, others, base.CreatedBy, base.CreatedAt}
 	values := make([]string, 0, len(plan.Records))
 	for _, r := range plan.Records {
-		reportID := "NULL"
+		var reportID any
 		if r.LabReportID != nil {
-			reportID = strconv.FormatInt(*r.LabReportID, 10)
+			reportID = *r.LabReportID
 		}
 		var meta any
 		if r.Meta != nil {
@@ -125,9 +125,9 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, labID int64, plan cal
 			meta = string(b)
 		}
 		snapshot, _ := json.Marshal(r.Snapshot)
-		args = append(args, meta, string(snapshot))
+		args = append(args, reportID, meta, string(snapshot))
 		n := len(args)
-		values = append(values, fmt.Sprintf("($1, $2, %s, $3, $4, $5, $6, $7, $8, $9, $10, $11, $%d, $%d)", reportID, n-1, n))
+		values = append(values, fmt.Sprintf("($1, $2, CAST($%d AS BIGINT), $3, $4, $5, $6, $7, $8, $9, $10, $11, $%d, $%d)", n-2, n-1, n))
 	}
 	rows, err := tx.QueryContext(ctx, `
 		INSERT INTO critical_callouts (lab_id, bill_id, lab_report_id, status, methods, recipients, comment,

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -143,6 +144,23 @@ func (s *Store) forUpdate(table string) string {
 		return " FOR UPDATE OF " + table
 	}
 	return ""
+}
+
+// idIn returns a condition "col is one of ids", adding what it binds to
+// args. On PostgreSQL the ids are one array parameter, so the statement's
+// text is the same for every list and its prepared form is reused; SQLite
+// prepares every statement anyway, and gets the ids as integer literals
+// (ours, never user text), which spares it hundreds of bound parameters.
+func (s *Store) idIn(col string, ids []int64, args *[]any) string {
+	if s.Engine == Postgres {
+		*args = append(*args, ids)
+		return col + " = ANY($" + strconv.Itoa(len(*args)) + ")"
+	}
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = strconv.FormatInt(id, 10)
+	}
+	return col + " IN (" + strings.Join(parts, ",") + ")"
 }
 
 // isUnique reports whether err is a unique-constraint violation.
