@@ -58,7 +58,9 @@ func commands() []command {
 		{"lab create", "create a lab; prints its id", labCreateCmd},
 		{"lab update", "change a lab's HL7 settings", labUpdateCmd},
 		{"token create", "create an API token; prints it", tokenCreateCmd},
+		{"user create", "create a user of the web pages; prints its id", userCreateCmd},
 		{"hl7 send", "send a file of HL7 v2 messages over MLLP and print the ACKs", hl7SendCmd},
+		{"bench", "measure throughput on fresh databases (API vs SQL floor, email, HL7)", benchCmd},
 	}
 }
 

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +18,7 @@ import (
 	"callout/internal/callout"
 	"callout/internal/fhir"
 	"callout/internal/httpapi"
+	"callout/internal/web"
 )
 
 func serveCmd(ctx context.Context, e *env, args []string) error {
@@ -46,10 +50,13 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	}
 	defer stopQueue(e, rt)
 
-	var demoToken string
+	var demoToken, demoPassword string
 	if *demo {
 		if demoToken, err = loadDemo(ctx, svc); err != nil {
 			return fmt.Errorf("load demo data: %w", err)
+		}
+		if demoPassword, err = demoUser(ctx, st); err != nil {
+			return fmt.Errorf("create the demo user: %w", err)
 		}
 	}
 
@@ -62,6 +69,12 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	api := httpapi.New(httpapi.Config{Service: svc, Log: e.log, Ping: st.DB.PingContext, Metrics: httpapi.NewMetrics(reg)})
 	api.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	fhir.Mount(api, st, e.log)
+	baseURL := cmp.Or(e.getenv("CALLOUT_BASE_URL"), url)
+	secure, err := secureCookies(e.getenv("CALLOUT_SECURE_COOKIES"), baseURL)
+	if err != nil {
+		return err
+	}
+	web.New(web.Config{Service: svc, Accounts: st, Worklist: st, Log: e.log, BaseURL: baseURL, SecureCookies: secure}).Mount(api)
 
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
@@ -76,6 +89,7 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	if demoToken != "" {
 		fmt.Fprintf(e.stdout, "Demo API token (admin): %s\n", demoToken)
 		fmt.Fprintf(e.stdout, "Try: curl -H 'Authorization: Bearer %s' %s/api/v1/worklist\n", demoToken, url)
+		fmt.Fprintf(e.stdout, "Demo user: demo / %s (sign in at %s/)\n", demoPassword, url)
 	}
 	e.log.Info("serving", "addr", ln.Addr().String(), "engine", st.Engine)
 
@@ -93,6 +107,19 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// secureCookies reads CALLOUT_SECURE_COOKIES: whether the session cookie is
+// sent over HTTPS only. By default it is when the base URL is https.
+func secureCookies(v, baseURL string) (bool, error) {
+	if v == "" {
+		return strings.HasPrefix(baseURL, "https://"), nil
+	}
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("CALLOUT_SECURE_COOKIES=%q is not true or false", v)
+	}
+	return on, nil
 }
 
 // DemoLabName names the lab --demo creates once and reuses after.

@@ -1,8 +1,20 @@
-// Package bench is Callout's load tool: it measures done callouts per second
-// through the real HTTP API and, on the same database in the same run, the
-// "floor" — the same reads and writes sent straight to the database by the
-// simplest hand-written loop. The ratio of the two says how much the service
-// (HTTP, JSON, domain rules, database/sql) costs on top of the SQL it sends.
+// Package bench is Callout's load tool. It runs up to three sets of
+// measurements, each on fresh databases, all on 127.0.0.1:
+//
+//   - core: done callouts per second through the real HTTP API (no job
+//     queue) and, on the same database in the same run, the "floor" — the
+//     same reads and writes sent straight to the database by the simplest
+//     hand-written loop. The ratio of the two says how much the service
+//     (HTTP, JSON, domain rules, database/sql) costs on top of the SQL.
+//   - email: the API wired as `callout serve` wires it — River queue and
+//     workers in-process, a Bleve index in a temporary directory, SMTP to an
+//     in-process sink — once without email (each callout enqueues only its
+//     index-sync job) and once with every callout emailing the patient and
+//     the referral, beside the bare API (no queue) measured again in the
+//     same cell; plus the rate at which the sink accepted the emails.
+//   - hl7: ORU^R01 messages over MLLP into the real listener and ingester
+//     (wired the same way), over one and over several connections, beside a
+//     floor of the same inserts sent straight to the database.
 //
 // Every goroutine of a measurement carries the pprof labels engine, reports
 // and mode, so a CPU profile of a whole run can be narrowed to the API half
@@ -45,26 +57,60 @@ type Config struct {
 	Clients     int           // concurrent clients; default 8
 	Duration    time.Duration // per measurement (API and floor each); default 5s
 	Orders      int           // orders per size, so clients spread over many orders; default 200
-	Dir         string        // directory for SQLite files; default a temporary one, removed after
+	Dir         string        // directory for SQLite files and search indexes; default a temporary one, removed after
+
+	Sets       []string      // SetCore, SetEmail, SetHL7; default all three
+	EmailSizes []int         // critical reports per order in the email set; default 1, 10
+	EmailWait  time.Duration // how long to wait after the load for the emails to arrive; default 60s
+	HL7Conns   []int         // MLLP connections in the hl7 set; default 1, 4
 }
 
-// Result is one measurement: one engine, order size and mode.
+// The sets of measurements.
+const (
+	SetCore  = "core"
+	SetEmail = "email"
+	SetHL7   = "hl7"
+)
+
+// Result is one measurement: one engine, order size (or connection count)
+// and mode.
 type Result struct {
 	Engine    string
-	Reports   int    // critical reports per order, all of them called out each time
-	Mode      string // ModeAPI or ModeFloor
-	Callouts  int    // callouts completed successfully
+	Reports   int    // critical reports per order, all of them called out each time; 1 for hl7 (one OBR per message)
+	Clients   int    // concurrent HTTP clients, or MLLP connections / floor loops for hl7
+	Mode      string // ModeAPI, ModeFloor, ModeQueue, ModeEmail, ModeHL7 or ModeHL7Floor
+	Done      int    // callouts completed (201), or HL7 messages stored (AA ACK)
 	PerSecond float64
 	P50ms     float64
 	P99ms     float64
-	Errors    int // failed callouts (non-201 answers, transport or SQL errors)
+	Errors    int // failures: non-201 answers, non-AA ACKs, transport or SQL errors
 }
 
 // The modes.
 const (
-	ModeAPI   = "api"
-	ModeFloor = "floor"
+	ModeAPI      = "api"             // core: HTTP API, no job queue
+	ModeFloor    = "floor"           // core: the callout's SQL straight to the database
+	ModeQueue    = "api+queue"       // email set: API with queue and workers, callouts without email (ModeAPI: no queue)
+	ModeEmail    = "api+queue+email" // email set: the same, each callout emails patient and referral
+	ModeHL7      = "hl7"             // MLLP listener and ingester with queue and workers
+	ModeHL7Floor = "hl7-floor"       // the ingest's inserts straight to the database
 )
+
+// Report is what a run measured.
+type Report struct {
+	Core  []Result      // ModeAPI and ModeFloor, per engine and size
+	Email []EmailResult // per engine and size
+	HL7   []Result      // ModeHL7 and ModeHL7Floor, per engine and connection count
+}
+
+// Results lists every measurement of the report.
+func (r Report) Results() []Result {
+	out := slices.Clone(r.Core)
+	for _, e := range r.Email {
+		out = append(out, e.Core, e.Queue, e.Email)
+	}
+	return append(out, r.HL7...)
+}
 
 // The engines.
 const (
@@ -88,12 +134,25 @@ func (c *Config) defaults() {
 	if c.Orders <= 0 {
 		c.Orders = 200
 	}
+	if len(c.Sets) == 0 {
+		c.Sets = []string{SetCore, SetEmail, SetHL7}
+	}
+	if len(c.EmailSizes) == 0 {
+		c.EmailSizes = []int{1, 10}
+	}
+	if c.EmailWait <= 0 {
+		c.EmailWait = time.Minute
+	}
+	if len(c.HL7Conns) == 0 {
+		c.HL7Conns = []int{1, 4}
+	}
 }
 
-// Run measures every engine and size, API then floor, writes the table to
-// out and returns the results. Progress goes to log. It stops by itself after
-// about len(Engines)·len(Sizes)·2·Duration plus setup, or when ctx ends.
-func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) ([]Result, error) {
+// Run measures every set, engine and size, writes the tables to out and
+// returns the results. Progress goes to log. It stops by itself — after
+// about 2·Duration per core cell, 3·Duration plus at most EmailWait per
+// email cell and 2·Duration per hl7 cell, plus setup — or when ctx ends.
+func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (Report, error) {
 	cfg.defaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -103,45 +162,80 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) ([]Re
 		case EngineSQLite:
 		case EnginePostgres:
 			if cfg.PostgresURL == "" {
-				return nil, errors.New("bench: the postgres engine needs PostgresURL")
+				return Report{}, errors.New("bench: the postgres engine needs PostgresURL")
 			}
 		default:
-			return nil, fmt.Errorf("bench: unknown engine %q (want sqlite or postgres)", e)
+			return Report{}, fmt.Errorf("bench: unknown engine %q (want sqlite or postgres)", e)
 		}
 	}
-	for _, n := range cfg.Sizes {
+	for _, set := range cfg.Sets {
+		if set != SetCore && set != SetEmail && set != SetHL7 {
+			return Report{}, fmt.Errorf("bench: unknown mode %q (want core, email or hl7)", set)
+		}
+	}
+	for _, n := range slices.Concat(cfg.Sizes, cfg.EmailSizes) {
 		if n < 1 || n > callout.MaxReportsPerOrder {
-			return nil, fmt.Errorf("bench: order size %d is outside 1…%d", n, callout.MaxReportsPerOrder)
+			return Report{}, fmt.Errorf("bench: order size %d is outside 1…%d", n, callout.MaxReportsPerOrder)
 		}
 	}
-	if cfg.Dir == "" && slices.Contains(cfg.Engines, EngineSQLite) {
+	for _, n := range cfg.HL7Conns {
+		if n < 1 || n > 64 {
+			return Report{}, fmt.Errorf("bench: %d MLLP connections is outside 1…64", n)
+		}
+	}
+	if cfg.Dir == "" {
 		dir, err := os.MkdirTemp("", "callout-bench-")
 		if err != nil {
-			return nil, err
+			return Report{}, err
 		}
 		defer os.RemoveAll(dir)
 		cfg.Dir = dir
 	}
 
-	var results []Result
-	for _, engine := range cfg.Engines {
-		for _, size := range cfg.Sizes {
-			rs, err := runCell(ctx, cfg, engine, size, log)
-			results = append(results, rs...)
-			if err != nil {
-				return results, fmt.Errorf("bench %s, %d reports per order: %w", engine, size, err)
+	var rep Report
+	do := func() error {
+		for _, engine := range cfg.Engines {
+			if slices.Contains(cfg.Sets, SetCore) {
+				for _, size := range cfg.Sizes {
+					rs, err := runCell(ctx, cfg, engine, size, log)
+					rep.Core = append(rep.Core, rs...)
+					if err != nil {
+						return fmt.Errorf("bench core %s, %d reports per order: %w", engine, size, err)
+					}
+				}
+			}
+			if slices.Contains(cfg.Sets, SetEmail) {
+				for _, size := range cfg.EmailSizes {
+					r, err := runEmailCell(ctx, cfg, engine, size, log)
+					if err != nil {
+						return fmt.Errorf("bench email %s, %d reports per order: %w", engine, size, err)
+					}
+					rep.Email = append(rep.Email, r)
+				}
+			}
+			if slices.Contains(cfg.Sets, SetHL7) {
+				for _, conns := range cfg.HL7Conns {
+					rs, err := runHL7Cell(ctx, cfg, engine, conns, log)
+					rep.HL7 = append(rep.HL7, rs...)
+					if err != nil {
+						return fmt.Errorf("bench hl7 %s, %d connections: %w", engine, conns, err)
+					}
+				}
 			}
 		}
+		return nil
 	}
-	WriteTable(out, results)
-	return results, nil
+	err := do()
+	WriteTables(out, rep)
+	return rep, err
 }
 
 // order is a stored order as the clients see it.
 type order struct {
-	billID  int64
-	reports []int64
-	body    []byte // the API request: a done callout of every report
+	billID    int64
+	reports   []int64
+	body      []byte // the API request: a done callout of every report
+	emailBody []byte // the same, emailing the patient and the referral
 }
 
 // runCell measures one engine and size on a fresh database: API, then floor.
@@ -179,12 +273,12 @@ func runCell(ctx context.Context, cfg Config, engine string, size int, log *slog
 
 	var api stats
 	pprof.Do(ctx, labels(ModeAPI), func(ctx context.Context) {
-		api, err = runAPI(ctx, cfg, st, svc, token, orders)
+		api, err = runAPI(ctx, cfg, nil, st, svc, token, orders, false)
 	})
 	if err != nil {
 		return nil, err
 	}
-	results = append(results, api.result(engine, size, ModeAPI))
+	results = append(results, api.result(engine, size, cfg.Clients, ModeAPI))
 	logResult(log, results[len(results)-1], api.firstErr)
 	stClosed = true
 	if err := st.Close(); err != nil {
@@ -203,13 +297,13 @@ func runCell(ctx context.Context, cfg Config, engine string, size int, log *slog
 			return floorCallout(ctx, fdb, q, lab, orders[i])
 		})
 	})
-	results = append(results, floor.result(engine, size, ModeFloor))
+	results = append(results, floor.result(engine, size, cfg.Clients, ModeFloor))
 	logResult(log, results[len(results)-1], floor.firstErr)
 	return results, ctx.Err()
 }
 
 func logResult(log *slog.Logger, r Result, firstErr error) {
-	args := []any{"engine", r.Engine, "reports", r.Reports, "mode", r.Mode, "callouts", r.Callouts,
+	args := []any{"engine", r.Engine, "reports", r.Reports, "clients", r.Clients, "mode", r.Mode, "done", r.Done,
 		"per_second", fmt.Sprintf("%.0f", r.PerSecond), "p50_ms", fmt.Sprintf("%.2f", r.P50ms),
 		"p99_ms", fmt.Sprintf("%.2f", r.P99ms), "errors", r.Errors}
 	if firstErr != nil {
@@ -294,6 +388,11 @@ func seed(ctx context.Context, svc *callout.Service, n, size int) (int64, []orde
 		if err != nil {
 			return 0, nil, "", err
 		}
+		o.emailBody, err = json.Marshal(callout.Request{LabReportIDs: o.reports, Payload: callout.Payload{
+			SendEmail: true, IsPatient: true, IsReferral: true, Comment: "Informed Dr. Rao by phone"}})
+		if err != nil {
+			return 0, nil, "", err
+		}
 		orders = append(orders, o)
 	}
 	return lab, orders, token, nil
@@ -323,12 +422,15 @@ func newOrder(billID string, n int) callout.NewOrder {
 	return o
 }
 
-// runAPI serves the real API on a loopback port and drives it with
-// cfg.Clients HTTP clients for cfg.Duration.
-func runAPI(ctx context.Context, cfg Config, st *sqlstore.Store, svc *callout.Service, token string, orders []order) (stats, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return stats{}, err
+// runAPI serves the real API on ln (nil: a new loopback port) and drives it
+// with cfg.Clients HTTP clients for cfg.Duration; with email, every callout
+// emails the patient and the referral.
+func runAPI(ctx context.Context, cfg Config, ln net.Listener, st *sqlstore.Store, svc *callout.Service, token string, orders []order, email bool) (stats, error) {
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return stats{}, err
+		}
 	}
 	srv := &http.Server{Handler: httpapi.New(httpapi.Config{Service: svc, Ping: st.DB.PingContext}),
 		ReadHeaderTimeout: 10 * time.Second}
@@ -359,7 +461,11 @@ func runAPI(ctx context.Context, cfg Config, st *sqlstore.Store, svc *callout.Se
 	auth := "Bearer " + token
 
 	s := load(ctx, cfg.Clients, cfg.Duration, len(orders), func(ctx context.Context, i int) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, urls[i], bytes.NewReader(orders[i].body))
+		body := orders[i].body
+		if email {
+			body = orders[i].emailBody
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, urls[i], bytes.NewReader(body))
 		if err != nil {
 			return err
 		}

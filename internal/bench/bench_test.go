@@ -12,19 +12,26 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"callout/internal/callout"
+	"callout/internal/hl7"
 )
 
-// TestRun runs a tiny benchmark and checks only that it works: every cell
-// completed callouts without errors and the table shows every cell. Speed is
-// measured by hand and quoted in the README, never asserted here.
+// TestRun runs a tiny benchmark of every set and checks only that it works:
+// every cell completed callouts (or HL7 messages) without errors, every
+// email arrived and the tables show every cell. Speed is measured by hand
+// and quoted in the README, never asserted here.
 func TestRun(t *testing.T) {
 	cfg := Config{
-		Engines:  []string{EngineSQLite},
-		Sizes:    []int{1, 3},
-		Clients:  2,
-		Duration: 300 * time.Millisecond,
-		Orders:   4,
-		Dir:      t.TempDir(),
+		Engines:    []string{EngineSQLite},
+		Sizes:      []int{1, 3},
+		EmailSizes: []int{1},
+		HL7Conns:   []int{2},
+		Clients:    2,
+		Duration:   300 * time.Millisecond,
+		EmailWait:  30 * time.Second,
+		Orders:     4,
+		Dir:        t.TempDir(),
 	}
 	if url := os.Getenv("CALLOUT_TEST_POSTGRES_URL"); url != "" {
 		cfg.Engines = append(cfg.Engines, EnginePostgres)
@@ -32,32 +39,81 @@ func TestRun(t *testing.T) {
 	}
 	var out bytes.Buffer
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	results, err := Run(context.Background(), cfg, &out, log)
+	rep, err := Run(context.Background(), cfg, &out, log)
 	require.NoError(t, err)
 	t.Log("\n" + out.String())
 
-	require.Len(t, results, len(cfg.Engines)*len(cfg.Sizes)*2)
-	for _, r := range results {
-		assert.Positive(t, r.Callouts, "%s, %d reports, %s: no callout completed", r.Engine, r.Reports, r.Mode)
-		assert.Zero(t, r.Errors, "%s, %d reports, %s: errors", r.Engine, r.Reports, r.Mode)
+	engines := len(cfg.Engines)
+	require.Len(t, rep.Core, engines*len(cfg.Sizes)*2)
+	require.Len(t, rep.Email, engines*len(cfg.EmailSizes))
+	require.Len(t, rep.HL7, engines*len(cfg.HL7Conns)*2)
+	for _, r := range rep.Results() {
+		assert.Positive(t, r.Done, "%s, %d reports, %d clients, %s: nothing completed", r.Engine, r.Reports, r.Clients, r.Mode)
+		assert.Zero(t, r.Errors, "%s, %d reports, %d clients, %s: errors", r.Engine, r.Reports, r.Clients, r.Mode)
 		assert.Positive(t, r.PerSecond)
 	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	require.Len(t, lines, 2+len(cfg.Engines)*len(cfg.Sizes), "header, rule and one row per cell")
+	for _, e := range rep.Email {
+		assert.Equal(t, ModeAPI, e.Core.Mode)
+		assert.Equal(t, ModeQueue, e.Queue.Mode)
+		assert.Equal(t, ModeEmail, e.Email.Mode)
+		assert.Equal(t, emailsPerCallout*e.Email.Done, e.Expected, "%s: emails enqueued", e.Engine)
+		assert.Equal(t, e.Expected, e.Arrived, "%s: every email arrives", e.Engine)
+		assert.Positive(t, e.DeliveryPerSecond)
+	}
+
+	// The three tables, each under its heading; rows are checked per table
+	// since their first columns look alike.
+	sections := strings.Split(out.String(), "### ")
+	require.Len(t, sections, 4, "core, email and hl7 sections")
+	row := func(section int, prefix string, pipes int) {
+		t.Helper()
+		found := false
+		for _, l := range strings.Split(sections[section], "\n") {
+			if strings.HasPrefix(l, prefix) {
+				found = true
+				assert.NotContains(t, l, "–", "row %q lacks a measurement", l)
+				assert.Equal(t, pipes, strings.Count(l, "|"), "row %q", l)
+			}
+		}
+		assert.True(t, found, "no row %q in %q", prefix, sections[section])
+	}
+	assert.True(t, strings.HasPrefix(sections[1], "Core"))
+	assert.True(t, strings.HasPrefix(sections[2], "Email"))
+	assert.True(t, strings.HasPrefix(sections[3], "HL7"))
 	for _, e := range cfg.Engines {
 		for _, n := range cfg.Sizes {
-			prefix := fmt.Sprintf("| %s | %d |", e, n)
-			found := false
-			for _, l := range lines {
-				if strings.HasPrefix(l, prefix) {
-					found = true
-					assert.NotContains(t, l, "–", "row %q lacks a measurement", l)
-					assert.Equal(t, 10, strings.Count(l, "|"), "row %q", l)
-				}
-			}
-			assert.True(t, found, "no row for %s", prefix)
+			row(1, fmt.Sprintf("| %s | %d | ", e, n), 11)
+		}
+		for _, n := range cfg.EmailSizes {
+			row(2, fmt.Sprintf("| %s | %d | ", e, n), 17)
+		}
+		for _, n := range cfg.HL7Conns {
+			row(3, fmt.Sprintf("| %s | %d | ", e, n), 11)
 		}
 	}
+}
+
+// TestORUMessage checks the bench's message maps to one new order with one
+// report of five results, one of them critical, as the floor assumes.
+func TestORUMessage(t *testing.T) {
+	fm, err := newFloorMessage()
+	require.NoError(t, err)
+	assert.Equal(t, "ORD-0", fm.order.LabBillID)
+	assert.Equal(t, "Maria Mueller", fm.order.Patient.Name)
+	assert.Equal(t, "maria@example.org", fm.order.Patient.Email)
+	assert.Equal(t, "Dr. Anil Rao", fm.order.Referral.Name)
+	assert.Len(t, fm.report.Parameters, 5)
+	assert.Equal(t, "Biochemistry", fm.report.Department, "OBR-24 CH")
+	assert.Equal(t, "Comprehensive metabolic panel", fm.report.TestName)
+	assert.Equal(t, callout.StatePending, fm.state, "one critical result")
+	require.NoError(t, checkACK(hl7.NewACK(mustParse(t, oruMessage("C-1", "O-1", time.Now())), hl7.AckAccept, "stored", "", time.Now())))
+}
+
+func mustParse(t *testing.T, raw []byte) *hl7.Message {
+	t.Helper()
+	m, err := hl7.Parse(raw)
+	require.NoError(t, err)
+	return m
 }
 
 func TestPercentile(t *testing.T) {

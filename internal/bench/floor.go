@@ -30,6 +30,8 @@ type floorTx interface {
 	// rows runs a query, reads every row and returns how many there were.
 	rows(ctx context.Context, q string, args ...any) (int, error)
 	exec(ctx context.Context, q string, args ...any) error
+	// id runs a query answering one row of one integer (INSERT … RETURNING id).
+	id(ctx context.Context, q string, args ...any) (int64, error)
 	commit(ctx context.Context) error
 	rollback(ctx context.Context)
 }
@@ -55,7 +57,7 @@ func openFloor(ctx context.Context, engine, dbURL string) (floorDB, error) {
 	}
 	// The DSN sqlstore.Open builds for a SQLite file.
 	dsn := "file:" + dbURL + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
@@ -97,6 +99,12 @@ func (t pgTx) exec(ctx context.Context, q string, args ...any) error {
 	return err
 }
 
+func (t pgTx) id(ctx context.Context, q string, args ...any) (int64, error) {
+	var id int64
+	err := t.tx.QueryRow(ctx, q, args...).Scan(&id)
+	return id, err
+}
+
 func (t pgTx) commit(ctx context.Context) error { return t.tx.Commit(ctx) }
 func (t pgTx) rollback(ctx context.Context)     { _ = t.tx.Rollback(ctx) }
 
@@ -127,6 +135,12 @@ func (t sqlTx) rows(ctx context.Context, q string, args ...any) (int, error) {
 func (t sqlTx) exec(ctx context.Context, q string, args ...any) error {
 	_, err := t.tx.ExecContext(ctx, q, args...)
 	return err
+}
+
+func (t sqlTx) id(ctx context.Context, q string, args ...any) (int64, error) {
+	var id int64
+	err := t.tx.QueryRowContext(ctx, q, args...).Scan(&id)
+	return id, err
 }
 
 func (t sqlTx) commit(context.Context) error { return t.tx.Commit() }

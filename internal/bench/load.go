@@ -12,6 +12,7 @@ import (
 type stats struct {
 	ok, errors int
 	latencies  []time.Duration // of successful callouts
+	start      time.Time
 	elapsed    time.Duration
 	firstErr   error
 }
@@ -52,7 +53,7 @@ func load(ctx context.Context, clients int, d time.Duration, orders int, do func
 		})
 	}
 	wg.Wait()
-	total := stats{elapsed: time.Since(start)}
+	total := stats{start: start, elapsed: time.Since(start)}
 	for _, s := range per {
 		total.ok += s.ok
 		total.errors += s.errors
@@ -77,8 +78,8 @@ func ownOrders(c, clients, orders int) []int {
 	return mine
 }
 
-func (s stats) result(engine string, size int, mode string) Result {
-	r := Result{Engine: engine, Reports: size, Mode: mode, Callouts: s.ok, Errors: s.errors,
+func (s stats) result(engine string, size, clients int, mode string) Result {
+	r := Result{Engine: engine, Reports: size, Clients: clients, Mode: mode, Done: s.ok, Errors: s.errors,
 		P50ms: ms(percentile(s.latencies, 0.50)), P99ms: ms(percentile(s.latencies, 0.99))}
 	if s.elapsed > 0 {
 		r.PerSecond = float64(s.ok) / s.elapsed.Seconds()

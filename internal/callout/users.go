@@ -1,8 +1,8 @@
 package callout
 
 import (
-	"errors"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -77,26 +77,23 @@ func HashPassword(pw string) (string, error) {
 }
 
 // dummyHash is compared against when a user name is unknown, so a sign-in
-// takes as long whether or not the user exists.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password of anyone"), bcrypt.MinCost)
+// takes as long whether or not the user exists. It is made on first use,
+// at the cost in force then.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("not a password of anyone"), PasswordCost)
+	return h
+})
 
 // PasswordMatches reports whether pw is the password of hash. An empty hash
 // (no such user) still costs one comparison and never matches.
 func PasswordMatches(hash, pw string) bool {
 	if hash == "" {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(pw))
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(pw))
 		return false
 	}
 	err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw))
 	return err == nil
 }
-
-// ErrBadCredentials is what a failed sign-in answers, whichever of the name
-// or the password was wrong.
-var ErrBadCredentials = &Error{Kind: KindUnauthorized, Message: "the user name or password is wrong"}
-
-// IsBadCredentials reports whether err is ErrBadCredentials.
-func IsBadCredentials(err error) bool { return errors.Is(err, ErrBadCredentials) }
 
 // NewUser validates a user before it is stored and hashes its password.
 func NewUser(labID int64, name, password string, role Role, departments []string, now time.Time) (User, error) {

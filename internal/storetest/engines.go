@@ -107,7 +107,7 @@ func ForEach(t *testing.T, fn func(t *testing.T, e Engine)) {
 // Tables lists every table of the schema, for checking that a refused
 // request changed nothing.
 var Tables = []string{"labs", "api_tokens", "bills", "lab_reports", "report_parameters",
-	"critical_callouts", "activity_log", "idempotency_keys", "deliveries"}
+	"critical_callouts", "activity_log", "idempotency_keys", "deliveries", "users", "web_sessions"}
 
 // Dump returns every row of every table as text, to compare before and
 // after a request that must change nothing.

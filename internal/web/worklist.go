@@ -1,0 +1,217 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"callout/internal/callout"
+)
+
+// ordersPerPage is how many orders one worklist page shows.
+const ordersPerPage = 25
+
+// worklistQuery is what the worklist shows: a tab, a search and a page. The
+// export takes the same query, so it contains what the screen does.
+type worklistQuery struct {
+	Tab  string // "pending" (states 1 and 4) or "done" (state 2)
+	Text string
+	Page int
+}
+
+func parseWorklistQuery(r *http.Request) worklistQuery {
+	q := r.URL.Query()
+	wq := worklistQuery{Tab: "pending", Text: strings.TrimSpace(q.Get("q")), Page: 1}
+	if q.Get("tab") == "done" {
+		wq.Tab = "done"
+	}
+	if len(wq.Text) > 200 {
+		wq.Text = wq.Text[:200]
+	}
+	if n, err := strconv.Atoi(q.Get("page")); err == nil && n > 1 && n < 100000 {
+		wq.Page = n
+	}
+	return wq
+}
+
+// States are the report states of the query's tab. The Pending tab counts
+// an attempt as still pending, as the seed system did.
+func (q worklistQuery) States() []callout.State {
+	if q.Tab == "done" {
+		return []callout.State{callout.StateDone}
+	}
+	return []callout.State{callout.StatePending, callout.StateAttempted}
+}
+
+// URL is the address of path with the query, on page n (0 keeps the page out).
+func (q worklistQuery) URL(path, tab string, n int) string {
+	v := url.Values{}
+	v.Set("tab", tab)
+	if q.Text != "" {
+		v.Set("q", q.Text)
+	}
+	if n > 1 {
+		v.Set("page", strconv.Itoa(n))
+	}
+	return path + "?" + v.Encode()
+}
+
+// orderRow is one line of the worklist: an order with its critical tests.
+type orderRow struct {
+	BillID    int64
+	LabBillID string
+	Patient   string
+	Referral  string
+	Reports   []callout.WorklistItem
+	Attempted bool
+	// Age is the time since the oldest result of the row; on the Done tab
+	// the row says when it was last called out instead.
+	Age      time.Duration
+	AgeClass string // "ok", "warn" or "late" against the lab's target
+	DoneAt   time.Time
+}
+
+type worklistView struct {
+	Query         worklistQuery
+	Pending, Done int
+	Orders        []orderRow
+	Page, Pages   int
+	Target        int
+	Updated       time.Time
+	RefreshMillis int64
+}
+
+// Fragment is the address the page reloads itself from.
+func (v worklistView) Fragment() string {
+	return v.Query.URL("/worklist/fragment", v.Query.Tab, v.Page)
+}
+
+func (h *Handler) worklistPage(w http.ResponseWriter, r *http.Request, s *callout.Session) {
+	v, lab, err := h.loadWorklist(r, s)
+	if err != nil {
+		h.fail(w, r, s, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "worklist", &page{Title: "Worklist", Nav: "worklist", Session: s, Lab: lab, Data: v})
+}
+
+func (h *Handler) worklistFragment(w http.ResponseWriter, r *http.Request, s *callout.Session) {
+	v, lab, err := h.loadWorklist(r, s)
+	if err != nil {
+		h.fail(w, r, s, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "worklist-body", &page{Session: s, Lab: lab, Data: v})
+}
+
+func (h *Handler) loadWorklist(r *http.Request, s *callout.Session) (worklistView, string, error) {
+	ctx, p := r.Context(), s.User.Principal()
+	q := parseWorklistQuery(r)
+	set, err := h.svc.Settings(ctx, p)
+	if err != nil {
+		return worklistView{}, "", err
+	}
+	v := worklistView{Query: q, Page: q.Page, Target: set.TargetMinutes, Updated: h.svc.Now(),
+		RefreshMillis: h.refresh.Milliseconds()}
+	text, bills, err := h.search(ctx, p, q.Text)
+	if err != nil {
+		return v, "", err
+	}
+	f := callout.WorklistFilter{Text: text, States: q.States(), Departments: p.Departments, Limit: ordersPerPage}
+	items, total, err := h.worklist.WorklistOrders(ctx, p.LabID, f, bills, (q.Page-1)*ordersPerPage, q.Tab == "done")
+	if err != nil {
+		return v, "", err
+	}
+	other := worklistQuery{Tab: "done"}
+	if q.Tab == "done" {
+		other.Tab = "pending"
+	}
+	f.States, f.Limit = other.States(), 0
+	_, otherTotal, err := h.worklist.WorklistOrders(ctx, p.LabID, f, bills, 0, false)
+	if err != nil {
+		return v, "", err
+	}
+	if q.Tab == "done" {
+		v.Done, v.Pending = total, otherTotal
+	} else {
+		v.Pending, v.Done = total, otherTotal
+	}
+	v.Pages = max(1, (total+ordersPerPage-1)/ordersPerPage)
+	v.Orders = groupOrders(items, v.Updated, set.TargetMinutes)
+	return v, set.Name, nil
+}
+
+// maxSearchHits bounds how many reports one search reads from the index.
+const maxSearchHits = 2000
+
+// search finds the orders whose patient, Order ID or tests match text. With
+// a search index (the service's), it returns the orders the index found and
+// no text; without one, it returns the text for the store to match. Only
+// which orders match comes from the index: states come from the database,
+// so a callout shows at once even before the index has caught up.
+func (h *Handler) search(ctx context.Context, p callout.Principal, text string) (string, []int64, error) {
+	if text == "" || h.svc.Search == nil {
+		return text, nil, nil
+	}
+	bills, seen := []int64{}, map[int64]bool{}
+	f := callout.WorklistFilter{Text: text, States: callout.WorklistStates, Limit: 500}
+	for read := 0; read < maxSearchHits; {
+		items, next, err := h.svc.Worklist(ctx, p, f)
+		if err != nil {
+			return "", nil, err
+		}
+		for _, it := range items {
+			if !seen[it.BillID] {
+				seen[it.BillID] = true
+				bills = append(bills, it.BillID)
+			}
+		}
+		if next == nil {
+			break
+		}
+		read += len(items)
+		f.After = next
+	}
+	return "", bills, nil
+}
+
+// groupOrders folds the page's reports, which come order by order, into rows.
+func groupOrders(items []callout.WorklistItem, now time.Time, targetMinutes int) []orderRow {
+	var rows []orderRow
+	for _, it := range items {
+		if len(rows) == 0 || rows[len(rows)-1].BillID != it.BillID {
+			rows = append(rows, orderRow{BillID: it.BillID, LabBillID: it.LabBillID, Patient: it.PatientName, Referral: it.Referral})
+		}
+		row := &rows[len(rows)-1]
+		row.Reports = append(row.Reports, it)
+		if it.State == callout.StateAttempted {
+			row.Attempted = true
+		}
+		if age := now.Sub(it.ResultedAt); age > row.Age {
+			row.Age = age
+		}
+		if it.LastUpdated.After(row.DoneAt) {
+			row.DoneAt = it.LastUpdated
+		}
+	}
+	for i := range rows {
+		rows[i].AgeClass = ageClass(rows[i].Age, targetMinutes)
+	}
+	return rows
+}
+
+// ageClass colours the age of a pending result: green in the first half of
+// the lab's target time, amber in the second, red once it has passed.
+func ageClass(age time.Duration, targetMinutes int) string {
+	target := time.Duration(targetMinutes) * time.Minute
+	switch {
+	case age >= target:
+		return "late"
+	case age >= target/2:
+		return "warn"
+	}
+	return "ok"
+}
