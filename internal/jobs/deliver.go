@@ -2,10 +2,12 @@ package jobs
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -72,6 +74,23 @@ type Deliverer struct {
 	// Domain is the right-hand side of every Message-ID.
 	Domain string
 	Log    *slog.Logger
+
+	// renderers caches a compiled renderer per template text: compiling
+	// a Jinja template costs more than rendering it.
+	renderers sync.Map // sha256 of the template → *notify.Renderer
+}
+
+func (d *Deliverer) renderer(src string) (*notify.Renderer, error) {
+	key := sha256.Sum256([]byte(src))
+	if r, ok := d.renderers.Load(key); ok {
+		return r.(*notify.Renderer), nil
+	}
+	r, err := notify.NewRenderer(src)
+	if err != nil {
+		return nil, err
+	}
+	d.renderers.Store(key, r)
+	return r, nil
 }
 
 // Work sends one delivery. The message is rendered on the first attempt and
@@ -161,7 +180,7 @@ func MessageID(dl callout.Delivery, domain string) string {
 // snapshots: what was communicated, not the results as they are now.
 func (d *Deliverer) render(w callout.DeliveryWork) (callout.Message, error) {
 	c := Content(w, d.BaseURL)
-	r, err := notify.NewRenderer(w.EmailTemplate)
+	r, err := d.renderer(w.EmailTemplate)
 	if err != nil {
 		return callout.Message{}, fmt.Errorf("the lab's email template: %w", err)
 	}
