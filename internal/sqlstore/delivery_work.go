@@ -46,40 +46,51 @@ func (s *Store) DeliveryWork(ctx context.Context, id int64) (callout.DeliveryWor
 	}
 	w.Delivery, w.EmailTemplate = d, tmpl.String
 	if d.MessageID != "" {
+		// Rendered before: the kept message is all a retry sends.
 		msg.MessageID = d.MessageID
 		w.Message = &msg
+		return w, nil
 	}
 	if w.Bill, err = s.Bill(ctx, w.LabID, d.BillID); err != nil {
 		return w, err
 	}
-	recs, err := s.Records(ctx, w.LabID, d.BillID)
+	// Only the delivery's own records: an order called out many times has
+	// many, and their snapshots are the largest rows we keep.
+	args := []any{w.LabID, d.BillID}
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+recordColumns+` FROM critical_callouts
+		WHERE lab_id = $1 AND bill_id = $2 AND `+s.idIn("id", d.CalloutIDs, &args)+` ORDER BY id`, args...)
 	if err != nil {
-		return w, err
+		return w, fmt.Errorf("load callouts of delivery %d: %w", id, err)
 	}
-	want := map[int64]bool{}
-	for _, id := range d.CalloutIDs {
-		want[id] = true
-	}
-	for _, r := range recs {
-		if want[r.ID] {
-			w.Records = append(w.Records, r)
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return w, fmt.Errorf("load callouts of delivery %d: %w", id, err)
 		}
+		w.Records = append(w.Records, r)
 	}
-	return w, nil
+	return w, rows.Err()
 }
 
 // SaveMessage keeps the rendered message of a delivery unless one was kept
 // before, and returns the one that is kept: a retry after a crash must send
 // what the first attempt rendered.
 func (s *Store) SaveMessage(ctx context.Context, id int64, m callout.Message) (callout.Message, error) {
-	_, err := s.DB.ExecContext(ctx, `
+	var got string
+	err := s.DB.QueryRowContext(ctx, `
 		UPDATE deliveries SET message_id = $2, subject = $3, body_html = $4, body_text = $5,
 		       attachment_name = $6, attachment = $7
-		WHERE id = $1 AND message_id = ''`,
-		id, m.MessageID, m.Subject, m.HTML, m.Text, m.AttachmentName, m.Attachment)
-	if err != nil {
+		WHERE id = $1 AND message_id = ''
+		RETURNING message_id`,
+		id, m.MessageID, m.Subject, m.HTML, m.Text, m.AttachmentName, m.Attachment).Scan(&got)
+	if err == nil {
+		return m, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
 		return m, fmt.Errorf("store message of delivery %d: %w", id, err)
 	}
+	// Another attempt rendered it first: send what it kept.
 	var kept callout.Message
 	err = s.DB.QueryRowContext(ctx, `SELECT message_id, subject, body_html, body_text, attachment_name, attachment
 		FROM deliveries WHERE id = $1`, id).Scan(&kept.MessageID, &kept.Subject, &kept.HTML, &kept.Text, &kept.AttachmentName, &kept.Attachment)

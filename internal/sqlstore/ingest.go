@@ -158,14 +158,16 @@ func (s *Store) StoreResults(ctx context.Context, labID int64, m callout.ResultM
 		}
 		now := callout.Now()
 		for _, o := range m.Orders {
-			billID, err := s.upsertBill(ctx, tx, labID, o, now)
+			billID, created, err := s.upsertBill(ctx, tx, labID, o, now)
 			if err != nil {
 				return err
 			}
 			bills = append(bills, billID)
-			existing, err := loadReports(ctx, tx, billID)
-			if err != nil {
-				return err
+			var existing []callout.Report
+			if !created { // a new order has no reports to compare with
+				if existing, err = loadReports(ctx, tx, billID); err != nil {
+					return err
+				}
 			}
 			var written []callout.Report
 			for _, up := range plan(existing, o) {
@@ -227,9 +229,8 @@ var errDuplicate = errors.New("duplicate message")
 
 // upsertBill finds the lab's order by its Order ID, locking it, or creates
 // it. Contact fields the message carries fill in or update the order's.
-func (s *Store) upsertBill(ctx context.Context, tx *sql.Tx, labID int64, o callout.IncomingOrder, now time.Time) (int64, error) {
-	var id int64
-	err := tx.QueryRowContext(ctx, `SELECT b.id FROM bills b WHERE b.lab_id = $1 AND b.lab_bill_id = $2`+s.forUpdate("b"),
+func (s *Store) upsertBill(ctx context.Context, tx *sql.Tx, labID int64, o callout.IncomingOrder, now time.Time) (id int64, created bool, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT b.id FROM bills b WHERE b.lab_id = $1 AND b.lab_bill_id = $2`+s.forUpdate("b"),
 		labID, o.LabBillID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = tx.QueryRowContext(ctx, `
@@ -239,12 +240,12 @@ func (s *Store) upsertBill(ctx context.Context, tx *sql.Tx, labID int64, o callo
 			labID, o.LabBillID, o.AccessionNumber, o.Patient.Name, o.Patient.Email, o.Patient.Phone,
 			o.Referral.Name, o.Referral.Email, o.Referral.Fax, o.Referral.Phone, now).Scan(&id)
 		if err != nil {
-			return 0, fmt.Errorf("create order %s: %w", o.LabBillID, err)
+			return 0, false, fmt.Errorf("create order %s: %w", o.LabBillID, err)
 		}
-		return id, nil
+		return id, true, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("find order %s: %w", o.LabBillID, err)
+		return 0, false, fmt.Errorf("find order %s: %w", o.LabBillID, err)
 	}
 	_, err = tx.ExecContext(ctx, `
 		UPDATE bills SET
@@ -255,7 +256,7 @@ func (s *Store) upsertBill(ctx context.Context, tx *sql.Tx, labID int64, o callo
 		    referral_name = CASE WHEN $6 = '' THEN referral_name ELSE $6 END
 		WHERE id = $1`, id, o.AccessionNumber, o.Patient.Name, o.Patient.Email, o.Patient.Phone, o.Referral.Name)
 	if err != nil {
-		return 0, fmt.Errorf("update order %s: %w", o.LabBillID, err)
+		return 0, false, fmt.Errorf("update order %s: %w", o.LabBillID, err)
 	}
-	return id, nil
+	return id, false, nil
 }
