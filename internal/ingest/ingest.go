@@ -12,6 +12,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"callout/internal/callout"
@@ -31,6 +32,58 @@ type Ingester struct {
 	// nil means UTC.
 	Location *time.Location
 	Now      func() time.Time
+
+	// labs caches facility → lab and the lab's critical limits for a few
+	// seconds: every message needs them, and they change rarely. A change
+	// of limits applies to messages from at most labCacheTTL later.
+	mu   sync.Mutex
+	labs map[string]labEntry
+}
+
+type labEntry struct {
+	labID     int64
+	useFiller bool
+	limits    []callout.CriticalLimit
+	expires   time.Time
+}
+
+// labCacheTTL bounds how stale a cached facility or limit may be.
+const labCacheTTL = 5 * time.Second
+
+// lab returns the lab accepting facility, from the cache when fresh.
+func (in *Ingester) lab(ctx context.Context, facility string) (labEntry, error) {
+	in.mu.Lock()
+	e, ok := in.labs[facility]
+	in.mu.Unlock()
+	if ok && time.Now().Before(e.expires) {
+		return e, nil
+	}
+	labID, useFiller, err := in.Store.LabForFacility(ctx, facility)
+	if err != nil {
+		return labEntry{}, err
+	}
+	limits, err := in.Store.CriticalLimits(ctx, labID)
+	if err != nil {
+		return labEntry{}, err
+	}
+	e = labEntry{labID: labID, useFiller: useFiller, limits: limits, expires: time.Now().Add(labCacheTTL)}
+	in.mu.Lock()
+	if in.labs == nil || len(in.labs) > 1000 {
+		in.labs = map[string]labEntry{}
+	}
+	in.labs[facility] = e
+	in.mu.Unlock()
+	return e, nil
+}
+
+// cachedLimits serves a lab's limits to callout.Ingest from the cache.
+type cachedLimits struct {
+	Store
+	limits []callout.CriticalLimit
+}
+
+func (c cachedLimits) CriticalLimits(context.Context, int64) ([]callout.CriticalLimit, error) {
+	return c.limits, nil
 }
 
 // Outcome is what handling one message did, for logs and tests.
@@ -90,7 +143,8 @@ func (in *Ingester) Process(ctx context.Context, raw []byte) ([]byte, Outcome) {
 	if err != nil {
 		return reply(hl7.AckReject, "bad message structure: "+err.Error(), Outcome{})
 	}
-	labID, useFiller, err := in.Store.LabForFacility(ctx, oru.SendingFacility)
+	lab, err := in.lab(ctx, oru.SendingFacility)
+	labID := lab.labID
 	if callout.ErrorKind(err) == callout.KindNotFound {
 		return reply(hl7.AckReject, "no lab accepts messages from sending facility (MSH-4) "+quote(oru.SendingFacility), Outcome{})
 	}
@@ -98,7 +152,7 @@ func (in *Ingester) Process(ctx context.Context, raw []byte) ([]byte, Outcome) {
 		in.log().Error("hl7: look up facility", "err", err)
 		return reply(hl7.AckError, "the message could not be stored now; send it again", Outcome{})
 	}
-	res, err := callout.Ingest(ctx, in.Store, labID, Map(oru, useFiller), now)
+	res, err := callout.Ingest(ctx, cachedLimits{Store: in.Store, limits: lab.limits}, labID, Map(oru, lab.useFiller), now)
 	out := Outcome{LabID: labID, Duplicate: res.Duplicate, BillIDs: res.BillIDs}
 	switch {
 	case err == nil && res.Duplicate:
