@@ -207,6 +207,11 @@ func TestAPI(t *testing.T) {
 			// A draft exists, so a refused request could wrongly remove it.
 			a := b.do(t, b.staff, "POST", calloutPath, calloutBody(b.ids[:1], true, `{"is_referral":true}`))
 			require.Equal(t, 201, a.status)
+			// A done callout with email leaves a queued delivery (no workers here).
+			a = b.do(t, b.staff, "POST", calloutPath, calloutBody(b.ids[2:], false, referralEmail))
+			require.Equal(t, 201, a.status)
+			a = b.do(t, b.staff, "POST", calloutPath, calloutBody(b.ids[:1], true, `{"is_referral":true}`))
+			require.Equal(t, 201, a.status)
 			huge := `{"lab_bill_id":"X","patient":{"name":"` + strings.Repeat("a", httpapi.MaxBody) + `"},"reports":[]}`
 			cases := []struct {
 				name, token, method, path, body string
@@ -240,6 +245,19 @@ func TestAPI(t *testing.T) {
 				{"activity of another lab's order", b.other, "GET", fmt.Sprintf("/api/v1/activity?bill_id=%d", b.billID), "", 404, "not_found"},
 				{"bill of another lab", b.other, "GET", fmt.Sprintf("/api/v1/bills/%d", b.billID), "", 404, "not_found"},
 				{"unknown endpoint", b.staff, "GET", "/api/v1/nothing", "", 404, "not_found"},
+				{"retry a queued delivery", b.staff, "POST", "/api/v1/deliveries/1/retry", "", 409, "conflict"},
+				{"retry an unknown delivery", b.staff, "POST", "/api/v1/deliveries/999/retry", "", 404, "not_found"},
+				{"retry another lab's delivery", b.other, "POST", "/api/v1/deliveries/1/retry", "", 404, "not_found"},
+				{"deliveries in a bad status", b.staff, "GET", "/api/v1/deliveries?status=lost", "", 400, "invalid"},
+				{"template by staff", b.staff, "PUT", "/api/v1/lab/templates/email", `{"template":"<p>{{ lab_name }}</p>"}`, 403, "forbidden"},
+				{"template that does not parse", b.admin, "PUT", "/api/v1/lab/templates/email", `{"template":"{% if x %}<p>"}`, 422, "unprocessable"},
+				{"template body without the field", b.admin, "PUT", "/api/v1/lab/templates/email", `{}`, 400, "invalid"},
+				{"limits by staff", b.staff, "PUT", "/api/v1/lab/critical-limits", `{"limits":[]}`, 403, "forbidden"},
+				{"limits with low above high", b.admin, "PUT", "/api/v1/lab/critical-limits", `{"limits":[{"name":"K","critical_low":7,"critical_high":2}]}`, 422, "unprocessable"},
+				{"limits without a bound", b.admin, "PUT", "/api/v1/lab/critical-limits", `{"limits":[{"name":"K"}]}`, 422, "unprocessable"},
+				{"limits listed twice", b.admin, "PUT", "/api/v1/lab/critical-limits", `{"limits":[{"name":"K","critical_high":6},{"name":"k","critical_high":7}]}`, 422, "unprocessable"},
+				{"find bills without an Order ID", b.staff, "GET", "/api/v1/bills", "", 400, "invalid"},
+				{"search text too long", b.staff, "GET", "/api/v1/worklist?q=" + strings.Repeat("x", 201), "", 422, "unprocessable"},
 				{"wrong method", b.staff, "DELETE", "/api/v1/orders", "", 405, "method_not_allowed"},
 			}
 			for _, tc := range cases {
