@@ -139,8 +139,7 @@ func flags(e *env, name, synopsis string) (*flag.FlagSet, *string) {
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
-			return err
+			return err // the flag package has printed fs.Usage
 		}
 		return fmt.Errorf("%v (see 'callout %s --help'): %w", err, fs.Name(), errUsage)
 	}

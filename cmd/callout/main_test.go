@@ -160,6 +160,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"serve", "--help"}, 0, "--addr", ""},
 		{[]string{"lab", "create", "--help"}, 0, "--share-comment", ""},
 		{[]string{"token", "create", "--help"}, 0, "--role", ""},
+		{[]string{"bench", "--help"}, 0, "--engines", ""},
+		{[]string{"hl7", "send", "--help"}, 0, "--addr", ""},
 		{[]string{"frobnicate"}, 2, "", "unknown command"},
 		{[]string{"lab", "create", "--db", db}, 2, "", "--name is required"},
 		{[]string{"token", "create", "--db", db, "--lab", "1", "--user", "x", "--role", "boss"}, 2, "", "role must be staff or admin"},
@@ -169,6 +171,7 @@ func TestUsage(t *testing.T) {
 		code, out, errOut := runCmd(t, tc.args...)
 		require.Equal(t, tc.code, code, "%v: %s %s", tc.args, out, errOut)
 		require.Contains(t, out, tc.stdout, tc.args)
+		require.LessOrEqual(t, strings.Count(out, "Usage:"), 1, "help printed once: %v", tc.args)
 		require.Contains(t, errOut, tc.stderr, tc.args)
 	}
 }
