@@ -75,12 +75,30 @@ func plannedDeliveries(bill Bill, pl Payload) []Delivery {
 	return out
 }
 
-// Deliveries lists the email and fax copies of an order.
+// Deliveries lists the email and fax copies of an order (for a user limited
+// to departments, those of callouts they see).
 func (s *Service) Deliveries(ctx context.Context, p Principal, billID int64) ([]Delivery, error) {
-	if _, err := s.visibleBill(ctx, p, billID); err != nil {
+	v, err := s.view(ctx, p, billID)
+	if err != nil {
 		return nil, err
 	}
-	return s.Store.Deliveries(ctx, p.LabID, DeliveryFilter{BillID: &billID, Limit: 1000})
+	ds, err := s.Store.Deliveries(ctx, p.LabID, DeliveryFilter{BillID: &billID, Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	return v.filterDeliveries(ds), nil
+}
+
+func (v *orderView) filterDeliveries(ds []Delivery) []Delivery {
+	out := []Delivery{}
+	v.deliveries = map[int64]bool{}
+	for _, d := range ds {
+		if v.visibleDelivery(d) {
+			out = append(out, d)
+			v.deliveries[d.ID] = true
+		}
+	}
+	return out
 }
 
 // DeliveriesByStatus lists a lab's deliveries in one status, newest first.
@@ -93,11 +111,51 @@ func (s *Service) DeliveriesByStatus(ctx context.Context, p Principal, status st
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	return s.Store.Deliveries(ctx, p.LabID, DeliveryFilter{Status: status, Limit: limit})
+	ds, err := s.Store.Deliveries(ctx, p.LabID, DeliveryFilter{Status: status, Limit: limit})
+	if err != nil || len(p.Departments) == 0 {
+		return ds, err
+	}
+	return s.visibleDeliveries(ctx, p, ds)
+}
+
+// visibleDeliveries keeps the deliveries a limited user may see.
+func (s *Service) visibleDeliveries(ctx context.Context, p Principal, ds []Delivery) ([]Delivery, error) {
+	views := map[int64]*orderView{}
+	out := []Delivery{}
+	for _, d := range ds {
+		v, ok := views[d.BillID]
+		if !ok {
+			vv, err := s.view(ctx, p, d.BillID)
+			switch {
+			case ErrorKind(err) == KindNotFound:
+			case err != nil:
+				return nil, err
+			default:
+				v = &vv
+			}
+			views[d.BillID] = v
+		}
+		if v != nil && v.visibleDelivery(d) {
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }
 
 // RetryDelivery re-queues a failed delivery.
 func (s *Service) RetryDelivery(ctx context.Context, p Principal, id int64) (Delivery, error) {
+	if len(p.Departments) > 0 {
+		ds, err := s.Store.Deliveries(ctx, p.LabID, DeliveryFilter{ID: &id, Limit: 1})
+		if err != nil {
+			return Delivery{}, err
+		}
+		if ds, err = s.visibleDeliveries(ctx, p, ds); err != nil {
+			return Delivery{}, err
+		}
+		if len(ds) == 0 {
+			return Delivery{}, Errorf(KindNotFound, "delivery %d not found", id)
+		}
+	}
 	return s.Store.RetryDelivery(ctx, p.LabID, id, p.User, s.Now())
 }
 

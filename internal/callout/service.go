@@ -61,6 +61,7 @@ type Store interface {
 
 // DeliveryFilter selects deliveries of a lab: of one order, or in one status.
 type DeliveryFilter struct {
+	ID     *int64
 	BillID *int64
 	Status string
 	Limit  int
@@ -304,13 +305,19 @@ func (s *Service) Bill(ctx context.Context, p Principal, billID int64) (BillView
 			dv.CalloutFor = d.Meta.CalloutFor
 		}
 		// Test ids are unique within an order, so the selection maps back
-		// to report ids; a test removed since is simply not restored.
+		// to report ids; a test removed since (or of a department the user
+		// does not see) is not restored.
+		visible := []string{}
 		for _, tid := range dv.CalloutFor {
 			for _, r := range b.Reports {
 				if r.TestID == tid {
+					visible = append(visible, tid)
 					dv.LabReportIDs = append(dv.LabReportIDs, r.ID)
 				}
 			}
+		}
+		if len(p.Departments) > 0 {
+			dv.CalloutFor = visible
 		}
 		v.Draft = dv
 	}
@@ -330,39 +337,56 @@ func (s *Service) visibleBill(ctx context.Context, p Principal, billID int64) (B
 	return b, nil
 }
 
-// Records returns the order's callout records, oldest first: those of the
-// reports p may see, and the order-level attempt.
+// Records returns the order's callout records, oldest first. A user
+// limited to departments gets those of reports they see, and the order's
+// attempt cut down to those reports.
 func (s *Service) Records(ctx context.Context, p Principal, billID int64) ([]Record, error) {
-	b, err := s.visibleBill(ctx, p, billID)
-	if err != nil {
-		return nil, err
-	}
-	recs, err := s.Store.Records(ctx, p.LabID, billID)
-	if err != nil || len(p.Departments) == 0 {
-		return recs, err
-	}
-	out := []Record{}
-	for _, r := range recs {
-		if _, ok := b.Report(deref(r.LabReportID)); ok || r.LabReportID == nil {
-			out = append(out, r)
-		}
-	}
-	return out, nil
+	v, err := s.view(ctx, p, billID)
+	return v.records, err
 }
 
-func deref(p *int64) int64 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
-// Activity returns activity entries, newest first.
+// Activity returns activity entries, newest first; for a user limited to
+// departments only entries about orders and reports they see.
 func (s *Service) Activity(ctx context.Context, p Principal, f ActivityFilter) ([]Activity, error) {
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 1000
 	}
-	return s.Store.Activity(ctx, p.LabID, f)
+	if f.BillID != nil {
+		if _, err := s.visibleBill(ctx, p, *f.BillID); err != nil {
+			return nil, err
+		}
+	}
+	acts, err := s.Store.Activity(ctx, p.LabID, f)
+	if err != nil || len(p.Departments) == 0 {
+		return acts, err
+	}
+	views := map[int64]*orderView{}
+	out := []Activity{}
+	for _, a := range acts {
+		if a.BillID == nil {
+			continue
+		}
+		v, ok := views[*a.BillID]
+		if !ok {
+			vv, err := s.view(ctx, p, *a.BillID)
+			switch {
+			case ErrorKind(err) == KindNotFound:
+				v = nil
+			case err != nil:
+				return nil, err
+			default:
+				v = &vv
+			}
+			views[*a.BillID] = v
+		}
+		if v == nil {
+			continue
+		}
+		if a, ok := v.activity(a); ok {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
 // Settings returns the caller's lab settings.

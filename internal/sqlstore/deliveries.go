@@ -82,6 +82,10 @@ func (s *Store) Deliveries(ctx context.Context, labID int64, f callout.DeliveryF
 	q := `SELECT ` + deliveryColumns + ` FROM deliveries WHERE lab_id = $1`
 	args := []any{labID}
 	order := ` ORDER BY id`
+	if f.ID != nil {
+		args = append(args, *f.ID)
+		q += ` AND id = $` + strconv.Itoa(len(args))
+	}
 	if f.BillID != nil {
 		args = append(args, *f.BillID)
 		q += ` AND bill_id = $` + strconv.Itoa(len(args))

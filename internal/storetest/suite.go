@@ -510,6 +510,39 @@ func Run(t *testing.T, e Engine) {
 		require.Equal(t, callout.KindNotFound, callout.ErrorKind(err))
 		require.Equal(t, before, Dump(t, f.Store.DB))
 
+		// The attempt covers T1 and CBC; the Haematology user sees only CBC in it.
+		_, err = f.Svc.Callout(ctx, f.Staff, c.ID, Attempt(ids[0], ids[2]), nil)
+		require.NoError(t, err)
+		recs, err := f.Svc.Records(ctx, h, c.ID)
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		require.Equal(t, []string{"CBC"}, recs[0].Meta.CalloutFor)
+		require.Len(t, recs[0].Snapshot, 1)
+		require.Equal(t, "Platelets", recs[0].Snapshot[0].Name)
+		v, err = f.Svc.Bill(ctx, h, c.ID)
+		require.NoError(t, err)
+		require.Equal(t, []string{"CBC"}, v.Draft.CalloutFor)
+		require.Equal(t, []int64{ids[2]}, v.Draft.LabReportIDs)
+
+		// A Biochemistry email copy is none of their business.
+		_, err = f.Svc.Callout(ctx, f.Staff, onlyBio.ID, Done(onlyBio.Reports[0].ID), nil)
+		require.NoError(t, err)
+		ds, err := f.Svc.DeliveriesByStatus(ctx, h, callout.DeliveryQueued, 0)
+		require.NoError(t, err)
+		require.Empty(t, ds)
+		ds, err = f.Svc.DeliveriesByStatus(ctx, f.Staff, callout.DeliveryQueued, 0)
+		require.NoError(t, err)
+		require.Len(t, ds, 1)
+		_, err = f.Svc.RetryDelivery(ctx, h, ds[0].ID)
+		require.Equal(t, callout.KindNotFound, callout.ErrorKind(err), "not 409: the delivery does not exist for them")
+		acts, err := f.Svc.Activity(ctx, h, callout.ActivityFilter{})
+		require.NoError(t, err)
+		for _, a := range acts {
+			require.Equal(t, c.ID, *a.BillID, "only the order they see")
+			require.NotContains(t, a.Message, "Electrolytes", "no other department's test is named")
+		}
+		require.NotEmpty(t, acts)
+
 		_, err = f.Svc.Callout(ctx, h, c.ID, Done(ids[2]), nil)
 		require.NoError(t, err)
 		require.Equal(t, map[int64]callout.State{ids[0]: callout.StatePending, ids[1]: callout.StatePending, ids[2]: callout.StateDone},
