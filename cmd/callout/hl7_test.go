@@ -90,3 +90,23 @@ func TestHL7OverMLLP(t *testing.T) {
 		_ = context.Background
 	})
 }
+
+func TestLabUpdateChangesOnlyWhatIsGiven(t *testing.T) {
+	t.Parallel()
+	db := storetest.SQLite.URL(t)
+	code, out, stderr := runCmd(t, "lab", "create", "--db", db, "--name", "L", "--hl7-facility", "A", "--hl7-order-number", "filler")
+	require.Equal(t, 0, code, stderr)
+	lab := strings.TrimSpace(out)
+	code, out, stderr = runCmd(t, "lab", "update", "--db", db, "--lab", lab, "--hl7-facility", "B", "--hl7-facility", "C")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "B, C (Order ID: filler number)", "the numbering stays")
+	code, out, stderr = runCmd(t, "lab", "update", "--db", db, "--lab", lab, "--hl7-order-number", "placer")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "B, C (Order ID: placer number)", "the facilities stay")
+	code, _, stderr = runCmd(t, "lab", "update", "--db", db, "--lab", lab)
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "nothing to change")
+	code, _, stderr = runCmd(t, "lab", "update", "--db", db, "--lab", "99", "--hl7-facility", "Z")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "lab 99 does not exist")
+}

@@ -220,26 +220,52 @@ func labUpdateCmd(ctx context.Context, e *env, args []string) error {
 	fs, db := flags(e, "lab update", "lab update --lab ID [--hl7-facility NAME ...] [--hl7-order-number placer|filler] [--db URL]")
 	lab := fs.Int64("lab", 0, "the lab's id (required)")
 	var facilities listFlag
-	fs.Var(&facilities, "hl7-facility", "an HL7 sending facility (MSH-4) this lab accepts; repeatable; replaces the list")
-	number := fs.String("hl7-order-number", "placer", "placer or filler: which HL7 order number is the Order ID")
+	fs.Var(&facilities, "hl7-facility", "an HL7 sending facility (MSH-4) this lab accepts; repeatable; given, it replaces the list")
+	number := fs.String("hl7-order-number", "", "placer or filler: which HL7 order number is the Order ID (default: unchanged)")
+	clear := fs.Bool("no-hl7-facilities", false, "accept HL7 from no facility any more")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *lab <= 0 {
 		return fmt.Errorf("--lab is required: %w", errUsage)
 	}
-	if *number != "placer" && *number != "filler" {
+	if *number != "" && *number != "placer" && *number != "filler" {
 		return fmt.Errorf("--hl7-order-number must be placer or filler: %w", errUsage)
+	}
+	if len(facilities) == 0 && *number == "" && !*clear {
+		return fmt.Errorf("nothing to change: give --hl7-facility, --hl7-order-number or --no-hl7-facilities: %w", errUsage)
+	}
+	if *clear && len(facilities) > 0 {
+		return fmt.Errorf("--no-hl7-facilities and --hl7-facility contradict each other: %w", errUsage)
 	}
 	st, err := openStore(ctx, e, *db)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.SetHL7(ctx, *lab, facilities, *number == "filler"); err != nil {
+	// What is not given stays as it is.
+	current, err := st.HL7Facilities(ctx, *lab)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "lab %d accepts HL7 from: %s (Order ID: %s number)\n", *lab, strings.Join(facilities, ", "), *number)
+	useFiller, err := st.LabHL7Numbering(ctx, *lab)
+	if err != nil {
+		return err
+	}
+	if len(facilities) > 0 || *clear {
+		current = facilities
+	}
+	if *number != "" {
+		useFiller = *number == "filler"
+	}
+	if err := st.SetHL7(ctx, *lab, current, useFiller); err != nil {
+		return err
+	}
+	numbering := "placer"
+	if useFiller {
+		numbering = "filler"
+	}
+	fmt.Fprintf(e.stdout, "lab %d accepts HL7 from: %s (Order ID: %s number)\n", *lab, strings.Join(current, ", "), numbering)
 	return nil
 }
 

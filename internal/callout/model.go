@@ -216,6 +216,9 @@ type Record struct {
 const (
 	// CategoryCallout is the seed system's CRITICAL_NOTIFICATION_LOG_CATEGORY_ID.
 	CategoryCallout = 648
+	// CategoryDelivery marks what happened to an email or fax copy (a final
+	// failure, a retry): not a callout, so kept apart from 648.
+	CategoryDelivery = 649
 )
 
 // Activity is an entry of the lab's general audit trail.

@@ -267,7 +267,7 @@ func snapshot(r Report) []SnapshotItem {
 
 // activity builds the entry in the seed system's text format, for example
 // "Callout done by - Asha, Callout for - Serum Electrolytes, Method - Email,
-// Recipients - Referral, Comment - Informed Dr. Rao". Empty parts are left out.
+// Recipients - Referral, Comment - Informed Dr. Rao".
 func activity(p Principal, bill Bill, plan Plan, pl Payload, draft bool, now time.Time) Activity {
 	names := make([]string, 0, len(plan.Selected))
 	ids := make([]int64, 0, len(plan.Selected))
@@ -282,15 +282,14 @@ func activity(p Principal, bill Bill, plan Plan, pl Payload, draft bool, now tim
 	if draft {
 		verb = "Callout Attempted by - "
 	}
-	parts := []string{verb + p.User, "Callout for - " + strings.Join(names, ", ")}
-	if method != "" {
-		parts = append(parts, "Method - "+method)
-	}
-	if len(recipients) > 0 {
-		parts = append(parts, "Recipients - "+strings.Join(recipients, ", "))
-	}
-	if pl.Comment != "" {
-		parts = append(parts, "Comment - "+pl.Comment)
+	// Every part is always there, empty or not, as in the seed system's
+	// format string: readers of the log split on these labels.
+	parts := []string{
+		verb + p.User,
+		"Callout for - " + strings.Join(names, ", "),
+		"Method - " + method,
+		"Recipients - " + strings.Join(recipients, ", "),
+		"Comment - " + pl.Comment,
 	}
 
 	data := ActivityData{

@@ -80,8 +80,10 @@ func (s *Server) putEmailTemplate(w http.ResponseWriter, r *http.Request, p call
 		s.writeError(w, r, err)
 		return
 	}
+	// The raw template comes as text/html or text/plain; anything else
+	// (JSON, or a client's default form type) is read as JSON.
 	src := string(body)
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" || mt == "" {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "text/html" && mt != "text/plain" {
 		var in struct {
 			Template *string `json:"template"`
 		}

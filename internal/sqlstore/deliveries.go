@@ -143,7 +143,7 @@ func (s *Store) RetryDelivery(ctx context.Context, labID, id int64, user string,
 			"recipient": d.Recipient, "address": d.Address, "retry": true})
 		if _, err := tx.ExecContext(ctx, `
 			INSERT INTO activity_log (lab_id, bill_id, category_id, user_name, created_at, message, data)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, labID, d.BillID, callout.CategoryCallout, user, at,
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, labID, d.BillID, callout.CategoryDelivery, user, at,
 			fmt.Sprintf("Delivery retried by - %s, %s to %s (%s)", user, deliveryLabel(d.Channel), d.Recipient, d.Address), string(data)); err != nil {
 			return fmt.Errorf("log retry of delivery %d: %w", id, err)
 		}

@@ -59,6 +59,20 @@ func (s *Store) SetHL7(ctx context.Context, labID int64, facilities []string, us
 	})
 }
 
+// LabHL7Numbering returns whether the lab numbers orders by the filler
+// order number.
+func (s *Store) LabHL7Numbering(ctx context.Context, labID int64) (bool, error) {
+	var number string
+	err := s.DB.QueryRowContext(ctx, `SELECT hl7_order_number FROM labs WHERE id = $1`, labID).Scan(&number)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, callout.Errorf(callout.KindNotFound, "lab %d does not exist", labID)
+	}
+	if err != nil {
+		return false, fmt.Errorf("load HL7 settings of lab %d: %w", labID, err)
+	}
+	return number == "filler", nil
+}
+
 // HL7Facilities returns the facilities a lab accepts.
 func (s *Store) HL7Facilities(ctx context.Context, labID int64) ([]string, error) {
 	rows, err := s.DB.QueryContext(ctx, `SELECT facility FROM lab_hl7_facilities WHERE lab_id = $1 ORDER BY facility`, labID)
