@@ -1,6 +1,9 @@
 package callout
 
 import (
+	"bytes"
+	"encoding/json"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -144,4 +147,35 @@ func CriticalParameters(params []Parameter) []Parameter {
 		}
 	}
 	return out
+}
+
+// UnmarshalJSON reads a parameter from JSON, taking its value as a string
+// or as a number (a result of 7.1 is as natural to send as "7.1"; the
+// number's text is kept as sent). Unknown fields are refused as elsewhere.
+func (p *Parameter) UnmarshalJSON(b []byte) error {
+	type plain Parameter
+	var aux struct {
+		plain
+		Value json.RawMessage `json:"value"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&aux); err != nil {
+		return err
+	}
+	*p = Parameter(aux.plain)
+	v := bytes.TrimSpace(aux.Value)
+	switch {
+	case len(v) == 0 || string(v) == "null":
+		p.Value = ""
+	case v[0] == '"':
+		return json.Unmarshal(v, &p.Value)
+	default:
+		var n json.Number
+		if err := json.Unmarshal(v, &n); err != nil {
+			return &json.UnmarshalTypeError{Value: "non-string", Type: reflect.TypeFor[string](), Field: "value"}
+		}
+		p.Value = n.String()
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package callout
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -122,4 +123,33 @@ func TestDecideRecipientsAndPayload(t *testing.T) {
 	pl := Payload{SendEmail: true, SendFax: true, IsOrganization: true, IsPatient: true, IsReferral: true}
 	require.Equal(t, []string{"Fax", "Email"}, pl.Methods())
 	require.Equal(t, []string{"Patient", "Referral", "Organization"}, pl.Recipients())
+}
+
+func TestParameterValueFromJSON(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    string
+		wantErr bool
+	}{
+		{`{"name":"K","value":"7.1"}`, "7.1", false},
+		{`{"name":"K","value":7.1}`, "7.1", false},
+		{`{"name":"K","value":35}`, "35", false},
+		{`{"name":"K","value":null}`, "", false},
+		{`{"name":"K"}`, "", false},
+		{`{"name":"K","value":true}`, "", true},
+		{`{"name":"K","value":[1]}`, "", true},
+		{`{"name":"K","value":"1","surprise":1}`, "", true},
+		{`{"name":"K","normal_low":"x"}`, "", true},
+	}
+	for _, tc := range tests {
+		var p Parameter
+		err := json.Unmarshal([]byte(tc.in), &p)
+		if tc.wantErr {
+			require.Error(t, err, tc.in)
+			continue
+		}
+		require.NoError(t, err, tc.in)
+		require.Equal(t, tc.want, p.Value, tc.in)
+	}
 }
