@@ -30,7 +30,17 @@ type IncomingReport struct {
 	TestName   string
 	Department string
 	ResultedAt time.Time
-	Parameters []Parameter
+	// ResultStatus is P (preliminary), F (final) or C (corrected), or "".
+	ResultStatus string
+	Parameters   []Parameter
+}
+
+// supersedes reports whether results of status next may replace results of
+// status current: anything replaces a preliminary or unknown result, but a
+// preliminary result arriving after a final or corrected one is stale.
+func supersedes(next, current string) bool {
+	final := func(s string) bool { return s == "F" || s == "C" }
+	return !(next == "P" && final(current))
 }
 
 // CriticalLimit is a lab's own critical range for an analyte, applied to
@@ -133,9 +143,12 @@ func PlanResults(existing []Report, in IncomingOrder, now time.Time) []ReportUps
 		r := Report{
 			TestID: ir.TestID, TestName: ir.TestName, Department: ir.Department,
 			SampleCollected: true, ResultedAt: resulted.UTC().Truncate(time.Microsecond),
-			LastUpdated: now, Parameters: ir.Parameters,
+			LastUpdated: now, ResultStatus: ir.ResultStatus, Parameters: ir.Parameters,
 		}
 		old, ok := byTest[ir.TestID]
+		if ok && !supersedes(ir.ResultStatus, old.ResultStatus) {
+			continue // a late preliminary result: the final one stands
+		}
 		if !ok {
 			r.State = InitialState(ir.Parameters)
 			out = append(out, ReportUpsert{Report: r, New: true})

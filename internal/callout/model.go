@@ -120,6 +120,7 @@ type Report struct {
 	State           State       `json:"critical_values"`
 	ResultedAt      time.Time   `json:"resulted_at"`
 	LastUpdated     time.Time   `json:"last_updated"`
+	ResultStatus    string      `json:"result_status"` // P, F, C from HL7; "" otherwise
 	Parameters      []Parameter `json:"parameters"`
 	// CanCallout says whether the screen may offer the report for a callout
 	// (see Actionable); filled in by the service for views.

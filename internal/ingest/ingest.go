@@ -192,7 +192,8 @@ func Map(oru *hl7.ORU, useFiller bool) callout.ResultMessage {
 				m.Orders[i].AccessionNumber = strings.TrimSpace(o.PlacerOrderNumber)
 			}
 		}
-		r := callout.IncomingReport{TestID: o.TestID, TestName: o.TestName, Department: department(o.Section), ResultedAt: o.ObservedAt}
+		r := callout.IncomingReport{TestID: o.TestID, TestName: o.TestName, Department: department(o.Section),
+			ResultedAt: o.ObservedAt, ResultStatus: resultStatus(o)}
 		for _, obx := range o.Observations {
 			switch strings.ToUpper(obx.ResultStatus) {
 			case "D", "X", "W":
@@ -245,4 +246,22 @@ func department(code string) string {
 		return d
 	}
 	return code
+}
+
+// resultStatus is the status of an OBR's results: OBR-25 when it says P, F
+// or C, else the most final of its OBX-11 (C over F over P).
+func resultStatus(o hl7.ORUOrder) string {
+	switch st := strings.ToUpper(strings.TrimSpace(o.ResultStatus)); st {
+	case "P", "F", "C":
+		return st
+	}
+	best := ""
+	rank := map[string]int{"": 0, "P": 1, "F": 2, "C": 3}
+	for _, obx := range o.Observations {
+		st := strings.ToUpper(strings.TrimSpace(obx.ResultStatus))
+		if r, ok := rank[st]; ok && r > rank[best] {
+			best = st
+		}
+	}
+	return best
 }

@@ -34,7 +34,7 @@ func oru(control, placer, test string, obx ...string) []byte {
 	fmt.Fprintf(&b, "MSH|^~\\&|LABSYS|ACME LAB|CALLOUT|CLINIC|20261127083000||ORU^R01^ORU_R01|%s|P|2.5.1\r", control)
 	b.WriteString("PID|1||MRN1^^^ACME^MR||MÜLLER^MARIA||19800101|F|||||^NET^Internet^maria@example.org\r")
 	fmt.Fprintf(&b, "ORC|RE|%s|FIL-%s\r", placer, placer)
-	fmt.Fprintf(&b, "OBR|1|%s|FIL-%s|%s|||20261127080000|||||||||77^Rao^Anil^^^Dr.||||||||CH|F\r", placer, placer, test)
+	fmt.Fprintf(&b, "OBR|1|%s|FIL-%s|%s|||20261127080000|||||||||77^Rao^Anil^^^Dr.||||||||CH|\r", placer, placer, test)
 	for i, o := range obx {
 		fmt.Fprintf(&b, "OBX|%d|NM|%s\r", i+1, o)
 	}
@@ -187,6 +187,15 @@ func TestIngest(t *testing.T) {
 			code, _ = b.send(t, oru("R5", "P2", "K^Potassium", "K^Potassium||5.5|mmol/L|3.5-5.1|H|||C"))
 			require.Equal(t, "AA", code)
 			require.Equal(t, callout.StateAbnormal, b.bill(t, "P2").Reports[0].State)
+
+			// A preliminary result arriving after the final one is stale: the
+			// final values stand.
+			code, _ = b.send(t, oru("R4b", "P1", "K^Potassium", "K^Potassium||9.9|mmol/L|3.5-5.1|HH|||P"))
+			require.Equal(t, "AA", code)
+			r = b.bill(t, "P1").Reports[0]
+			require.Equal(t, "5.5", r.Parameters[0].Value)
+			require.Equal(t, callout.StateDone, r.State)
+			require.Equal(t, "C", r.ResultStatus)
 
 			// A later message adds a report to the order.
 			code, _ = b.send(t, oru("R6", "P2", "GLU^Glucose", "GLU^Glucose||35|mg/dL|70-99||||F"))

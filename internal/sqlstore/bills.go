@@ -180,7 +180,7 @@ func billNotFound(billID int64) error {
 func loadReports(ctx context.Context, q queryer, billID int64) ([]callout.Report, error) {
 	rows, err := q.QueryContext(ctx, `
 		SELECT id, bill_id, test_id, test_name, department, dismissed, sample_collected,
-		       critical_values, resulted_at, last_updated
+		       critical_values, resulted_at, last_updated, result_status
 		FROM lab_reports WHERE bill_id = $1 ORDER BY id`, billID)
 	if err != nil {
 		return nil, fmt.Errorf("load reports of bill %d: %w", billID, err)
@@ -191,7 +191,7 @@ func loadReports(ctx context.Context, q queryer, billID int64) ([]callout.Report
 		var r callout.Report
 		var state int
 		if err := rows.Scan(&r.ID, &r.BillID, &r.TestID, &r.TestName, &r.Department, &r.Dismissed,
-			&r.SampleCollected, &state, &r.ResultedAt, &r.LastUpdated); err != nil {
+			&r.SampleCollected, &state, &r.ResultedAt, &r.LastUpdated, &r.ResultStatus); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load reports of bill %d: %w", billID, err)
 		}

@@ -189,18 +189,18 @@ func (s *Store) StoreResults(ctx context.Context, labID int64, m callout.ResultM
 				if up.New {
 					err = tx.QueryRowContext(ctx, `
 						INSERT INTO lab_reports (lab_id, bill_id, test_id, test_name, department, dismissed,
-						    sample_collected, critical_values, resulted_at, last_updated)
-						VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+						    sample_collected, critical_values, resulted_at, last_updated, result_status)
+						VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
 						labID, billID, r.TestID, r.TestName, r.Department, r.Dismissed, r.SampleCollected,
-						int(r.State), r.ResultedAt, r.LastUpdated).Scan(&r.ID)
+						int(r.State), r.ResultedAt, r.LastUpdated, r.ResultStatus).Scan(&r.ID)
 					if err != nil {
 						return fmt.Errorf("insert report %s of order %s: %w", r.TestID, o.LabBillID, err)
 					}
 				} else {
 					if _, err := tx.ExecContext(ctx, `
 						UPDATE lab_reports SET test_name = $2, department = $3, sample_collected = $4,
-						       critical_values = $5, resulted_at = $6, last_updated = $7
-						WHERE id = $1`, r.ID, r.TestName, r.Department, r.SampleCollected, int(r.State), r.ResultedAt, r.LastUpdated); err != nil {
+						       critical_values = $5, resulted_at = $6, last_updated = $7, result_status = $8
+						WHERE id = $1`, r.ID, r.TestName, r.Department, r.SampleCollected, int(r.State), r.ResultedAt, r.LastUpdated, r.ResultStatus); err != nil {
 						return fmt.Errorf("update report %s of order %s: %w", r.TestID, o.LabBillID, err)
 					}
 					if _, err := tx.ExecContext(ctx, `DELETE FROM report_parameters WHERE lab_report_id = $1`, r.ID); err != nil {
