@@ -179,3 +179,18 @@ func (p *Parameter) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// RangeText shows a range the way a lab writes it: "3.5–5.1", "≥ 20" or
+// "≤ 450"; "" when there is neither bound.
+func RangeText(lo, hi *float64) string {
+	num := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	switch {
+	case lo != nil && hi != nil:
+		return num(*lo) + "–" + num(*hi)
+	case lo != nil:
+		return "≥ " + num(*lo)
+	case hi != nil:
+		return "≤ " + num(*hi)
+	}
+	return ""
+}

@@ -244,26 +244,12 @@ func Content(w callout.DeliveryWork, baseURL string) notify.Content {
 			}
 			c.Reports[i].Parameters = append(c.Reports[i].Parameters, notify.Parameter{
 				Name: s.Name, Value: s.Value, Unit: s.Unit,
-				NormalRange: rangeText(s.NormalLow, s.NormalHigh), CriticalRange: rangeText(s.CriticalLow, s.CriticalHigh),
+				NormalRange: callout.RangeText(s.NormalLow, s.NormalHigh), CriticalRange: callout.RangeText(s.CriticalLow, s.CriticalHigh),
 				Flag: flagOf(s),
 			})
 		}
 	}
 	return c
-}
-
-func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
-
-func rangeText(lo, hi *float64) string {
-	switch {
-	case lo != nil && hi != nil:
-		return num(*lo) + "–" + num(*hi)
-	case lo != nil:
-		return "≥ " + num(*lo)
-	case hi != nil:
-		return "≤ " + num(*hi)
-	}
-	return ""
 }
 
 // flagOf is the flag shown for a snapshot value: the sender's own, or HH/LL

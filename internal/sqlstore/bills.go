@@ -348,42 +348,21 @@ func (s *Store) Worklist(ctx context.Context, labID int64, f callout.WorklistFil
 	for _, st := range f.States {
 		args = append(args, int(st))
 	}
-	q := `SELECT r.id, r.bill_id, b.lab_bill_id, b.patient_name, b.referral_name, r.test_id, r.test_name,
-	             r.department, r.critical_values, r.resulted_at, r.last_updated
-	      FROM lab_reports r JOIN bills b ON b.id = r.bill_id
-	      WHERE r.lab_id = $1 AND r.critical_values IN (` + list(len(f.States), 2) + `)
+	where := ` r.lab_id = $1 AND r.critical_values IN (` + list(len(f.States), 2) + `)
 	        AND r.dismissed = $` + strconv.Itoa(len(args)+1) + ` AND r.sample_collected = $` + strconv.Itoa(len(args)+2)
 	args = append(args, false, true)
 	if len(f.Departments) > 0 {
-		q += ` AND r.department IN (` + list(len(f.Departments), len(args)+1) + `)`
+		where += ` AND r.department IN (` + list(len(f.Departments), len(args)+1) + `)`
 		for _, d := range f.Departments {
 			args = append(args, d)
 		}
 	}
 	if f.After != nil {
 		n := len(args)
-		q += fmt.Sprintf(` AND (r.resulted_at > $%d OR (r.resulted_at = $%d AND r.id > $%d))`, n+1, n+1, n+2)
+		where += fmt.Sprintf(` AND (r.resulted_at > $%d OR (r.resulted_at = $%d AND r.id > $%d))`, n+1, n+1, n+2)
 		args = append(args, f.After.ResultedAt, f.After.ID)
 	}
-	q += ` ORDER BY r.resulted_at, r.id LIMIT ` + strconv.Itoa(f.Limit)
-	rows, err := s.DB.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("load worklist: %w", err)
-	}
-	defer rows.Close()
-	out := []callout.WorklistItem{}
-	for rows.Next() {
-		var it callout.WorklistItem
-		var state int
-		if err := rows.Scan(&it.ID, &it.BillID, &it.LabBillID, &it.PatientName, &it.Referral, &it.TestID,
-			&it.TestName, &it.Department, &state, &it.ResultedAt, &it.LastUpdated); err != nil {
-			return nil, fmt.Errorf("load worklist: %w", err)
-		}
-		it.State = callout.State(state)
-		it.ResultedAt, it.LastUpdated = it.ResultedAt.UTC(), it.LastUpdated.UTC()
-		out = append(out, it)
-	}
-	return out, rows.Err()
+	return s.worklistItems(ctx, where, args, f.Limit)
 }
 
 // BillRef names an order of a lab.

@@ -114,7 +114,7 @@ func (s *Store) WorklistOrders(ctx context.Context, labID int64, f callout.Workl
 	// The page's orders with every report they show, whatever matched the
 	// text. Bill ids are our own integers, written as literals.
 	where, args = worklistWhere(labID, callout.WorklistFilter{States: f.States, Departments: f.Departments}, nil)
-	items, err := s.worklistItems(ctx, where+` AND r.bill_id IN (`+strings.Join(page, ",")+`)`, args)
+	items, err := s.worklistItems(ctx, where+` AND r.bill_id IN (`+strings.Join(page, ",")+`)`, args, 0)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -122,12 +122,15 @@ func (s *Store) WorklistOrders(ctx context.Context, labID int64, f callout.Workl
 	return items, total, nil
 }
 
-func (s *Store) worklistItems(ctx context.Context, where string, args []any) ([]callout.WorklistItem, error) {
-	rows, err := s.DB.QueryContext(ctx, `
-		SELECT r.id, r.bill_id, b.lab_bill_id, b.patient_name, b.referral_name, r.test_id, r.test_name,
+func (s *Store) worklistItems(ctx context.Context, where string, args []any, limit int) ([]callout.WorklistItem, error) {
+	q := `SELECT r.id, r.bill_id, b.lab_bill_id, b.patient_name, b.referral_name, r.test_id, r.test_name,
 		       r.department, r.critical_values, r.resulted_at, r.last_updated
 		FROM lab_reports r JOIN bills b ON b.id = r.bill_id
-		WHERE`+where+` ORDER BY r.resulted_at, r.id`, args...)
+		WHERE` + where + ` ORDER BY r.resulted_at, r.id`
+	if limit > 0 {
+		q += ` LIMIT ` + strconv.Itoa(limit)
+	}
+	rows, err := s.DB.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("load worklist reports: %w", err)
 	}

@@ -167,7 +167,7 @@ func (h *Handler) loadBill(r *http.Request, s *callout.Session, id int64) (billV
 }
 
 func viewParam(p callout.Parameter) paramView {
-	v := paramView{Parameter: p, Flag: p.Flag, Normal: rangeText(p.NormalLow, p.NormalHigh), Critical: rangeText(p.CriticalLow, p.CriticalHigh)}
+	v := paramView{Parameter: p, Flag: p.Flag, Normal: callout.RangeText(p.NormalLow, p.NormalHigh), Critical: callout.RangeText(p.CriticalLow, p.CriticalHigh)}
 	switch p.Class() {
 	case callout.ClassCritical:
 		v.Class = "critical"
@@ -183,20 +183,6 @@ func viewParam(p callout.Parameter) paramView {
 		v.Class = "abnormal"
 	}
 	return v
-}
-
-func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
-
-func rangeText(lo, hi *float64) string {
-	switch {
-	case lo != nil && hi != nil:
-		return num(*lo) + "–" + num(*hi)
-	case lo != nil:
-		return "≥ " + num(*lo)
-	case hi != nil:
-		return "≤ " + num(*hi)
-	}
-	return ""
 }
 
 // formFromDraft restores the form as the last attempt left it. Without an
