@@ -116,6 +116,12 @@ func TestProgram(t *testing.T) {
 			require.Contains(t, body, "callout_http_request_duration_seconds_bucket")
 			status, _ = get(t, url+"/healthz", "")
 			require.Equal(t, 200, status)
+			status, body = get(t, url+"/fhir/r4/metadata", "")
+			require.Equal(t, 200, status)
+			require.Contains(t, body, `"CapabilityStatement"`)
+			status, body = get(t, url+"/fhir/r4/Communication", token)
+			require.Equal(t, 200, status, body)
+			require.Contains(t, body, `"searchset"`)
 		})
 
 		t.Run("LabAndTokenCommands", func(t *testing.T) {
