@@ -264,6 +264,7 @@ func TestDelivery(t *testing.T) {
 
 			status, m = c.do("POST", fmt.Sprintf("/api/v1/deliveries/%d/retry", id), "")
 			require.Equal(t, 409, status, "a sent delivery is not retried")
+			require.Contains(t, m["error"].(map[string]any)["message"], "only a failed delivery")
 			status, _ = c.do("POST", "/api/v1/deliveries/999999/retry", "")
 			require.Equal(t, 404, status)
 		})

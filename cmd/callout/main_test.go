@@ -129,6 +129,7 @@ func TestProgram(t *testing.T) {
 			db := e.URL(t)
 			code, out, stderr := runCmd(t, "migrate", "--db", db)
 			require.Equal(t, 0, code, stderr)
+			require.Empty(t, out, "migrate prints nothing on stdout")
 			code, out, stderr = runCmd(t, "lab", "create", "--db", db, "--name", "North Lab", "--share-comment", "--hide-patient-name")
 			require.Equal(t, 0, code, stderr)
 			require.Regexp(t, `^\d+\n$`, out, "the lab id, alone")

@@ -217,8 +217,6 @@ func (m *Metrics) observe(route string, status int, d time.Duration) {
 // Authentication. Token lookups are cached briefly: a callout must not pay a
 // database round trip to learn who is calling.
 
-type ctxKey struct{}
-
 type cachedPrincipal struct {
 	p       callout.Principal
 	expires time.Time

@@ -48,7 +48,6 @@ type Store struct {
 	// its transaction.
 	Jobs Enqueuer
 	log  *slog.Logger
-	dsn  string
 }
 
 var _ callout.Store = (*Store)(nil)
@@ -67,7 +66,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 	if url == "" {
 		url = DefaultURL
 	}
-	s := &Store{Queries: &Counter{}, log: log, dsn: url}
+	s := &Store{Queries: &Counter{}, log: log}
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
 		cfg, err := pgx.ParseConfig(url)
 		if err != nil {
