@@ -212,29 +212,13 @@ func checkActionable(r Report) error {
 // for an email or fax copy that cannot go anywhere: a copy the lab believes
 // was sent but never was is worse than an error now.
 func checkRecipients(bill Bill, pl Payload) error {
-	type target struct {
-		on         bool
-		email, fax string
-	}
-	targets := []target{
-		{pl.IsPatient, bill.Patient.Email, ""},
-		{pl.IsReferral, bill.Referral.Email, bill.Referral.Fax},
-		{pl.IsOrganization, bill.Organization.Email, bill.Organization.Fax},
-	}
-	if o := pl.NotifyToOthers; o != nil {
-		targets = append(targets, target{true, o.Email, o.Fax})
-	}
-	any, email, fax := false, false, false
-	for _, t := range targets {
-		if !t.on {
-			continue
-		}
-		any = true
-		email = email || strings.TrimSpace(t.email) != ""
-		fax = fax || strings.TrimSpace(t.fax) != ""
+	email, fax := false, false
+	for _, d := range plannedDeliveries(bill, pl) {
+		email = email || d.Channel == ChannelEmail
+		fax = fax || d.Channel == ChannelFax
 	}
 	switch {
-	case !any:
+	case len(pl.Recipients()) == 0 && pl.NotifyToOthers == nil:
 		return Errorf(KindUnprocessable, "choose who was told: patient, referral or organization")
 	case pl.SendEmail && !email:
 		return Errorf(KindUnprocessable, "an email copy was requested but none of the chosen recipients has an email address")

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Store loads and saves the domain. Each method is one transaction; the
@@ -249,8 +250,8 @@ func checkPayloadText(pl Payload) error {
 		if len(v) > limit {
 			return Errorf(KindUnprocessable, "%s is longer than %d bytes", f, limit)
 		}
-		if err := checkText(f, v); err != nil && len(v) <= maxText {
-			return err
+		if !utf8.ValidString(v) {
+			return Errorf(KindUnprocessable, "%s is not valid UTF-8", f)
 		}
 	}
 	return nil

@@ -13,7 +13,8 @@ type orderView struct {
 	bill       Bill
 	records    []Record
 	recordIDs  map[int64]bool
-	deliveries map[int64]bool
+	deliveries map[int64]bool // loaded only for a limited principal
+	visible    []Delivery     // the same deliveries, in order
 	limited    bool
 }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"callout/internal/callout"
 )
@@ -165,12 +166,8 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, labID int64, plan cal
 		return res, err
 	}
 
-	a := plan.Activity
-	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO activity_log (lab_id, bill_id, category_id, user_name, created_at, message, data)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		labID, a.BillID, a.CategoryID, a.User, a.CreatedAt, a.Message, string(a.Data)); err != nil {
-		return res, fmt.Errorf("insert activity of bill %d: %w", billID, err)
+	if err := insertActivity(ctx, tx, labID, plan.Activity); err != nil {
+		return res, err
 	}
 	// The side effects are jobs in this same transaction: they run only if
 	// the callout commits, and always do then.
@@ -180,4 +177,25 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, labID int64, plan cal
 		}
 	}
 	return res, nil
+}
+
+// insertActivity writes one entry of the lab's activity log.
+func insertActivity(ctx context.Context, tx *sql.Tx, labID int64, a callout.Activity) error {
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO activity_log (lab_id, bill_id, category_id, user_name, created_at, message, data)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		labID, a.BillID, a.CategoryID, a.User, a.CreatedAt, a.Message, string(a.Data))
+	if err != nil {
+		return fmt.Errorf("insert activity (category %d): %w", a.CategoryID, err)
+	}
+	return nil
+}
+
+// deliveryActivity is the activity entry of an event of delivery d.
+func deliveryActivity(d callout.Delivery, user string, at time.Time, message string, data map[string]any) callout.Activity {
+	data["bill_id"], data["delivery_id"] = d.BillID, d.ID
+	data["channel"], data["recipient"], data["address"] = d.Channel, d.Recipient, d.Address
+	raw, _ := json.Marshal(data) // strings and numbers only
+	return callout.Activity{BillID: &d.BillID, CategoryID: callout.CategoryDelivery, User: user,
+		CreatedAt: at, Message: message, Data: raw}
 }

@@ -139,13 +139,9 @@ func (s *Store) RetryDelivery(ctx context.Context, labID, id int64, user string,
 			return fmt.Errorf("requeue delivery %d: %w", id, err)
 		}
 		d.Status = callout.DeliveryQueued
-		data, _ := json.Marshal(map[string]any{"bill_id": d.BillID, "delivery_id": id, "channel": d.Channel,
-			"recipient": d.Recipient, "address": d.Address, "retry": true})
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO activity_log (lab_id, bill_id, category_id, user_name, created_at, message, data)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, labID, d.BillID, callout.CategoryDelivery, user, at,
-			fmt.Sprintf("Delivery retried by - %s, %s to %s (%s)", user, deliveryLabel(d.Channel), d.Recipient, d.Address), string(data)); err != nil {
-			return fmt.Errorf("log retry of delivery %d: %w", id, err)
+		msg := fmt.Sprintf("Delivery retried by - %s, %s to %s (%s)", user, deliveryLabel(d.Channel), d.Recipient, d.Address)
+		if err := insertActivity(ctx, tx, labID, deliveryActivity(d, user, at, msg, map[string]any{"retry": true})); err != nil {
+			return err
 		}
 		if s.Jobs != nil {
 			return s.Jobs.EnqueueDelivery(ctx, tx, labID, id)

@@ -136,16 +136,8 @@ func (s *Store) MarkDeliveryFailed(ctx context.Context, id int64, attempts int, 
 		if !final {
 			return nil
 		}
-		data, _ := json.Marshal(map[string]any{"bill_id": d.BillID, "delivery_id": id, "channel": d.Channel,
-			"recipient": d.Recipient, "address": d.Address, "attempts": attempts, "error": reason})
-		_, err = tx.ExecContext(ctx, `
-			INSERT INTO activity_log (lab_id, bill_id, category_id, user_name, created_at, message, data)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, labID, d.BillID, callout.CategoryDelivery, "system", at,
-			fmt.Sprintf("%s to %s (%s) failed after %d attempts: %s", deliveryLabel(d.Channel), d.Recipient, d.Address, attempts, reason),
-			string(data))
-		if err != nil {
-			return fmt.Errorf("log failure of delivery %d: %w", id, err)
-		}
-		return nil
+		d.ID = id
+		msg := fmt.Sprintf("%s to %s (%s) failed after %d attempts: %s", deliveryLabel(d.Channel), d.Recipient, d.Address, attempts, reason)
+		return insertActivity(ctx, tx, labID, deliveryActivity(d, "system", at, msg, map[string]any{"attempts": attempts, "error": reason}))
 	})
 }
