@@ -209,12 +209,10 @@ func formFromDraft(b callout.BillView) calloutForm {
 	return f
 }
 
-// loadHistory reads the order's callout records, activity and deliveries,
-// keeping for a user limited to departments only what concerns reports they
-// may see (b holds only those).
+// loadHistory reads the order's callout records, activity and deliveries as
+// the service lets p see them.
 func (h *Handler) loadHistory(r *http.Request, p callout.Principal, b callout.Bill) (historyView, error) {
 	ctx := r.Context()
-	limited := len(p.Departments) > 0
 	hv := historyView{BillID: b.ID, RefreshMillis: 15000}
 	recs, err := h.svc.Records(ctx, p, b.ID)
 	if err != nil {
@@ -224,10 +222,8 @@ func (h *Handler) loadHistory(r *http.Request, p callout.Principal, b callout.Bi
 	for _, rep := range b.Reports {
 		names[rep.TestID] = rep.TestName
 	}
-	visibleRecords := map[int64]bool{}
 	for i := len(recs) - 1; i >= 0; i-- { // newest first
 		rec := recs[i]
-		visibleRecords[rec.ID] = true
 		rv := recordView{Record: rec}
 		seen := map[string]bool{}
 		for _, sn := range rec.Snapshot {
@@ -249,13 +245,8 @@ func (h *Handler) loadHistory(r *http.Request, p callout.Principal, b callout.Bi
 	if err != nil {
 		return hv, err
 	}
-	visibleDeliveries := map[int64]bool{}
 	for i := len(ds) - 1; i >= 0; i-- { // newest first
 		d := ds[i]
-		if limited && !slices.ContainsFunc(d.CalloutIDs, func(id int64) bool { return visibleRecords[id] }) {
-			continue
-		}
-		visibleDeliveries[d.ID] = true
 		hv.Deliveries = append(hv.Deliveries, d)
 		if d.Status == callout.DeliveryQueued {
 			hv.Waiting = true
@@ -268,51 +259,10 @@ func (h *Handler) loadHistory(r *http.Request, p callout.Principal, b callout.Bi
 	if err != nil {
 		return hv, err
 	}
-	for _, a := range acts {
-		if limited {
-			var ok bool
-			if a, ok = activityFor(a, b, visibleDeliveries); !ok {
-				continue
-			}
-		}
-		hv.Activity = append(hv.Activity, a)
-	}
+	// The service has already cut records, deliveries and activity down to
+	// what a user limited to departments may see.
+	hv.Activity = append(hv.Activity, acts...)
 	return hv, nil
-}
-
-// activityFor returns an activity entry as a user limited to departments may
-// read it, and whether they may see it at all: an entry about reports of b
-// (which holds only the reports they may see) or a delivery they see. An
-// entry that also names other departments' tests keeps its time and author,
-// and says so instead of naming them.
-func activityFor(a callout.Activity, b callout.Bill, deliveries map[int64]bool) (callout.Activity, bool) {
-	var d struct {
-		LabReportIDs []int64 `json:"lab_report_ids"`
-		DeliveryID   int64   `json:"delivery_id"`
-		IsDraft      *bool   `json:"is_draft"`
-	}
-	if json.Unmarshal(a.Data, &d) != nil {
-		return a, false
-	}
-	if d.DeliveryID != 0 {
-		return a, deliveries[d.DeliveryID]
-	}
-	seen, hidden := 0, 0
-	for _, id := range d.LabReportIDs {
-		if _, ok := b.Report(id); ok {
-			seen++
-		} else {
-			hidden++
-		}
-	}
-	if hidden > 0 && seen > 0 {
-		verb := "Callout done"
-		if d.IsDraft != nil && *d.IsDraft {
-			verb = "Callout attempted"
-		}
-		a.Message = verb + " by " + a.User + " for tests including other departments' (not shown)"
-	}
-	return a, seen > 0
 }
 
 func (h *Handler) historyFragment(w http.ResponseWriter, r *http.Request, s *callout.Session) {
