@@ -232,6 +232,26 @@ func TestIngest(t *testing.T) {
 	})
 }
 
+func TestSetHL7RefusalsChangeNothing(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, e storetest.Engine) {
+		b := setup(t, e)
+		ctx := context.Background()
+		other := b.fx.AddLab(t, callout.Settings{Name: "Other"})
+		before := storetest.Dump(t, b.fx.Store.DB)
+		err := b.fx.Store.SetHL7(ctx, other, []string{"NEW", "ACME LAB"}, true)
+		require.Equal(t, callout.KindConflict, callout.ErrorKind(err), "ACME LAB belongs to the first lab")
+		require.Equal(t, before, storetest.Dump(t, b.fx.Store.DB))
+		err = b.fx.Store.SetHL7(ctx, 999999, []string{"X"}, false)
+		require.Equal(t, callout.KindNotFound, callout.ErrorKind(err))
+		require.Equal(t, before, storetest.Dump(t, b.fx.Store.DB))
+		err = b.fx.Store.SetCriticalLimits(ctx, b.fx.Lab, []callout.CriticalLimit{{Name: "K", CriticalHigh: ptr(6.5)}, {Name: "K", CriticalHigh: ptr(7.0)}})
+		require.Error(t, err, "the same analyte twice breaks the key")
+		require.Equal(t, before, storetest.Dump(t, b.fx.Store.DB))
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
 func TestReevaluate(t *testing.T) {
 	t.Parallel()
 	crit := []callout.Parameter{{Name: "K", Value: "7", Flag: "HH"}}

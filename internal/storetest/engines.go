@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"callout/internal/jobs"
 	"callout/internal/sqlstore"
 )
 
@@ -48,6 +49,8 @@ func OpenURL(t testing.TB, url string) *sqlstore.Store {
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	require.NoError(t, st.Migrate(ctx))
+	// As `callout migrate` does: the job queue's tables too.
+	require.NoError(t, jobs.Migrate(ctx, st.DB, jobs.Engine(st.Engine)))
 	return st
 }
 
@@ -107,7 +110,8 @@ func ForEach(t *testing.T, fn func(t *testing.T, e Engine)) {
 // Tables lists every table of the schema, for checking that a refused
 // request changed nothing.
 var Tables = []string{"labs", "api_tokens", "bills", "lab_reports", "report_parameters",
-	"critical_callouts", "activity_log", "idempotency_keys", "deliveries", "users", "web_sessions"}
+	"critical_callouts", "activity_log", "idempotency_keys", "deliveries", "users", "web_sessions",
+	"lab_hl7_facilities", "hl7_messages", "lab_critical_limits", "river_job"}
 
 // Dump returns every row of every table as text, to compare before and
 // after a request that must change nothing.
