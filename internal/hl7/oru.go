@@ -241,6 +241,10 @@ type oruWalk struct {
 	// not an OBX; a TX continuation is joined to it.
 	lastOBX int
 	lastKey string // OBX-3 code and coding system, OBX-4 and OBX-2 of that OBX
+	// joined is the text of that result while continuations are appended to
+	// it (nil otherwise); flushText stores it. Appending to one buffer keeps
+	// a narrative of thousands of short TX lines linear.
+	joined []byte
 }
 
 func (w *oruWalk) header(msh *Segment) error {
@@ -287,6 +291,7 @@ func (w *oruWalk) step(seg *Segment, loc Location) error {
 		if err != nil {
 			return err
 		}
+		w.flushText()
 		w.o.Orders = append(w.o.Orders, order)
 		w.groupOf = append(w.groupOf, w.currentPatient())
 		w.order, w.orc, w.inSpecimen, w.note = len(w.o.Orders)-1, nil, false, noteOrder
@@ -301,8 +306,17 @@ func (w *oruWalk) step(seg *Segment, loc Location) error {
 		w.specimen(seg, loc)
 	}
 	// Any other segment ends an OBSERVATION group and the notes of the order.
+	w.flushText()
 	w.note, w.lastOBX = noteNone, -1
 	return nil
+}
+
+// flushText stores the text joined so far into its result.
+func (w *oruWalk) flushText() {
+	if w.joined != nil {
+		w.o.Orders[w.order].Observations[w.lastOBX].Value = string(w.joined)
+		w.joined = nil
+	}
 }
 
 // endORC warns about an ORC that no OBR followed.
@@ -507,7 +521,10 @@ func (w *oruWalk) observation(obx *Segment, loc Location) error {
 	w.note = noteObservation
 	if w.lastOBX >= 0 && ob.IsText() && key == w.lastKey {
 		prev := &o.Observations[w.lastOBX]
-		prev.Value += "\n" + ob.Value
+		if w.joined == nil {
+			w.joined = append(make([]byte, 0, 2*(len(prev.Value)+len(ob.Value)+1)), prev.Value...)
+		}
+		w.joined = append(append(w.joined, '\n'), ob.Value...)
 		prev.Segments = append(prev.Segments, loc)
 		for _, f := range ob.Flags {
 			if !slices.Contains(prev.Flags, f) {
@@ -515,8 +532,18 @@ func (w *oruWalk) observation(obx *Segment, loc Location) error {
 			}
 		}
 		prev.AnalyzedAt = later(prev.AnalyzedAt, ob.AnalyzedAt)
-		return w.checkValue(prev, obx, loc)
+		if len(w.joined) > MaxValueLen {
+			return refuse(loc.At(5), CodeDataType, "the value is longer than %d bytes", MaxValueLen)
+		}
+		if prev.Name == "" {
+			prev.Name = ob.Name // a blank first line may lack what the next ones carry
+		}
+		if prev.Code == "" && prev.Name == "" && ob.Value != "" {
+			return refuse(loc.At(3), CodeRequiredFieldMissing, "OBX-3 (observation identifier) is empty: the result needs a name")
+		}
+		return nil
 	}
+	w.flushText()
 	if err := w.checkValue(&ob, obx, loc); err != nil {
 		return err
 	}
@@ -593,6 +620,7 @@ func (w *oruWalk) checkValue(ob *Observation, obx *Segment, loc Location) error 
 // segments: each order's patient, its resulted-at fallbacks, and the text
 // of joined narratives.
 func (w *oruWalk) finish() error {
+	w.flushText()
 	w.endORC()
 	if len(w.o.Orders) == 0 {
 		return refuse(Location{Segment: "OBR", Sequence: 1}, CodeSegmentSequence, "ORU^R01 has no OBR segment")

@@ -488,8 +488,17 @@ func TestParseORUTextResults(t *testing.T) {
 			require.Equal(t, tt.want, got)
 		})
 	}
+	lines := strings.Repeat("OBX|1|TX|REP||x\r", 20000)
+	o, err := parseBody(t, "OBR|1|P|F|T\r"+lines)
+	require.NoError(t, err)
+	require.Len(t, o.Orders[0].Observations, 1)
+	require.Len(t, o.Orders[0].Observations[0].Value, 2*20000-1, "20000 one-letter lines")
+
+	_, err = parseBody(t, "OBR|1|P|F|T\rOBX|1|TX|||\rOBX|2|TX|||text\r")
+	require.ErrorContains(t, err, "OBX-3 (observation identifier) is empty", "a narrative needs a name too")
+
 	long := strings.Repeat("x", MaxValueLen/2-1)
-	o, err := parseBody(t, "OBR|1|P|F|T\rOBX|1|TX|REP||"+long+"\rOBX|2|TX|REP||"+long+"\r")
+	o, err = parseBody(t, "OBR|1|P|F|T\rOBX|1|TX|REP||"+long+"\rOBX|2|TX|REP||"+long+"\r")
 	require.NoError(t, err)
 	ob := o.Orders[0].Observations[0]
 	require.Len(t, ob.Value, MaxValueLen-1, "just under 64 KiB with the line break")
