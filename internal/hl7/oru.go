@@ -277,6 +277,17 @@ func (w *oruWalk) header(msh *Segment) error {
 
 func (w *oruWalk) step(seg *Segment, loc Location) error {
 	switch seg.Name {
+	case "OBX":
+		return w.observation(seg, loc)
+	case "NTE":
+		w.addNote(seg)
+		return nil
+	}
+	// Any other segment ends an OBSERVATION group, a narrative being joined
+	// and the notes of the order.
+	w.flushText()
+	w.note, w.lastOBX = noteNone, -1
+	switch seg.Name {
 	case "PID":
 		w.endORC()
 		w.o.Patients = append(w.o.Patients, w.newPatient(seg, loc))
@@ -291,23 +302,12 @@ func (w *oruWalk) step(seg *Segment, loc Location) error {
 		if err != nil {
 			return err
 		}
-		w.flushText()
 		w.o.Orders = append(w.o.Orders, order)
 		w.groupOf = append(w.groupOf, w.currentPatient())
 		w.order, w.orc, w.inSpecimen, w.note = len(w.o.Orders)-1, nil, false, noteOrder
-		w.lastOBX = -1
-		return nil
-	case "OBX":
-		return w.observation(seg, loc)
-	case "NTE":
-		w.addNote(seg)
-		return nil
 	case "SPM":
 		w.specimen(seg, loc)
 	}
-	// Any other segment ends an OBSERVATION group and the notes of the order.
-	w.flushText()
-	w.note, w.lastOBX = noteNone, -1
 	return nil
 }
 

@@ -488,6 +488,14 @@ func TestParseORUTextResults(t *testing.T) {
 			require.Equal(t, tt.want, got)
 		})
 	}
+	for _, next := range []string{"ORC|RE|P2\r", "PID|2||M2\r", "OBR|2|P2|F2|T2\r", "SPM|1\r"} {
+		o, err := parseBody(t, "OBR|1|P|F|T\rOBX|1|TX|BG||a\rOBX|2|TX|BG||b\r"+next+"OBR|3|P3|F3|T3\rOBX|1|TX|BG||c\r")
+		require.NoError(t, err, next)
+		require.Equal(t, "a\nb", o.Orders[0].Observations[0].Value, "a narrative ends at %s", next)
+		last := o.Orders[len(o.Orders)-1]
+		require.Equal(t, "c", last.Observations[0].Value)
+	}
+
 	lines := strings.Repeat("OBX|1|TX|REP||x\r", 20000)
 	o, err := parseBody(t, "OBR|1|P|F|T\r"+lines)
 	require.NoError(t, err)

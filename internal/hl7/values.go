@@ -258,15 +258,6 @@ func validSN(comp, num1, sep, num2 string) bool {
 	return true
 }
 
-// parseWholeNumber parses s, trimmed, when it is exactly one number.
-func parseWholeNumber(s string) *float64 {
-	v, rest, ok := scanNumber(strings.TrimSpace(s))
-	if !ok || rest != "" {
-		return nil
-	}
-	return &v
-}
-
 // scanNumber reads a leading [+-]digits[.digits] from s. It avoids
 // strconv.ParseFloat's wider syntax (hex, exponents, "Inf", "NaN"), which
 // would misread text ranges.
