@@ -272,6 +272,35 @@ func TestAPI(t *testing.T) {
 			}
 		})
 
+		t.Run("BearerSchemeIsCaseInsensitive", func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, e)
+			// RFC 7235 section 2.1: the scheme is case-insensitive and is
+			// followed by one or more spaces.
+			cases := []struct {
+				header string
+				status int
+			}{
+				{"Bearer " + b.staff, 200},
+				{"bearer " + b.staff, 200},
+				{"BEARER " + b.staff, 200},
+				{"bEaReR " + b.staff, 200},
+				{"Bearer   " + b.staff, 200},
+				{"Bearer " + b.staff + " ", 200},
+				{"Basic " + b.staff, 401},
+				{"Bearer" + b.staff, 401},
+				{"Bearer", 401},
+				{"Bearer ", 401},
+				{"bearer co_nope", 401},
+				{"Bearer " + b.staff + " extra", 401},
+				{"Bearer\t" + b.staff, 401},
+			}
+			for _, tc := range cases {
+				a := b.do(t, "", "GET", "/api/v1/worklist", "", "Authorization", tc.header)
+				require.Equal(t, tc.status, a.status, "%q: %s", tc.header, a.body)
+			}
+		})
+
 		t.Run("MandatoryComments", func(t *testing.T) {
 			t.Parallel()
 			b := setup(t, e)
