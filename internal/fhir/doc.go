@@ -6,7 +6,7 @@
 // The lead wires it beside the JSON API in cmd/callout/serve.go:
 //
 //	api := httpapi.New(…)
-//	fhir.Mount(api, st, log) // st is the *sqlstore.Store, log the *slog.Logger
+//	fhir.Mount(api, st, baseURL, log) // st is the *sqlstore.Store, baseURL CALLOUT_BASE_URL, log the *slog.Logger
 //
 // Mount adds, on any Router (*httpapi.Server is one):
 //

@@ -22,6 +22,11 @@ import (
 
 var _ fhir.Router = (*httpapi.Server)(nil)
 
+// publicBase is the address the server is configured with
+// (CALLOUT_BASE_URL); the tests dial another, so every link must come from
+// the configuration, never from the request.
+const publicBase = "https://callout.lab.example"
+
 // testBundle is a lab with two orders and three callout records, a second
 // lab with one, and tokens for each kind of caller.
 type testBundle struct {
@@ -53,7 +58,7 @@ func setup(t *testing.T, e storetest.Engine) *testBundle {
 	ctx := context.Background()
 	fx := storetest.NewFixture(t, e, callout.Settings{HidePatientName: true})
 	api := httpapi.New(httpapi.Config{Service: fx.Svc})
-	fhir.Mount(api, fx.Store, nil)
+	fhir.Mount(api, fx.Store, publicBase+"/", nil)
 	b := &testBundle{srv: httptest.NewServer(api), lab: fx.Lab}
 	t.Cleanup(b.srv.Close)
 
@@ -111,9 +116,8 @@ func (b *testBundle) get(t *testing.T, token, path string) answer {
 
 func (b *testBundle) do(t *testing.T, token, method, path string) answer {
 	t.Helper()
-	if !strings.HasPrefix(path, "http") {
-		path = b.srv.URL + path
-	}
+	// Links name the public address; the test server listens elsewhere.
+	path = b.srv.URL + strings.TrimPrefix(path, publicBase)
 	req, err := http.NewRequest(method, path, nil)
 	require.NoError(t, err)
 	if token != "" {
@@ -281,9 +285,42 @@ func TestFHIR(t *testing.T) {
 		t.Run("SearchBundle", func(t *testing.T) {
 			_, _, bundle, _ := b.search(t, b.staff, "status=completed")
 			require.Equal(t, "self", bundle.Link[0].Relation)
-			require.Equal(t, b.srv.URL+"/fhir/r4/Communication?status=completed", bundle.Link[0].Url)
+			require.Equal(t, publicBase+"/fhir/r4/Communication?status=completed", bundle.Link[0].Url)
 			require.Len(t, bundle.Link, 1, "no next page")
-			require.Equal(t, b.srv.URL+"/fhir/r4/Communication/"+id(b.done1), *bundle.Entry[0].FullUrl)
+			require.Equal(t, publicBase+"/fhir/r4/Communication/"+id(b.done1), *bundle.Entry[0].FullUrl)
+		})
+
+		t.Run("LinksIgnoreTheHostHeader", func(t *testing.T) {
+			// A client (or a proxy passing on the client's Host) must not
+			// be able to make the server name another site in its links.
+			for _, path := range []string{"/fhir/r4/Communication?_count=1", "/fhir/r4/metadata"} {
+				req, err := http.NewRequest(http.MethodGet, b.srv.URL+path, nil)
+				require.NoError(t, err)
+				req.Host = "evil.example"
+				req.Header.Set("X-Forwarded-Proto", "https")
+				req.Header.Set("X-Forwarded-Host", "evil.example")
+				req.Header.Set("Authorization", "Bearer "+b.staff)
+				res, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				body, err := io.ReadAll(res.Body)
+				res.Body.Close()
+				require.NoError(t, err)
+				require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+				require.NotContains(t, string(body), "evil.example", path)
+				require.Contains(t, string(body), publicBase+"/fhir/r4", path)
+			}
+		})
+
+		t.Run("BearerSchemeIsCaseInsensitive", func(t *testing.T) {
+			for _, scheme := range []string{"bearer", "BEARER", "Bearer"} {
+				req, err := http.NewRequest(http.MethodGet, b.srv.URL+"/fhir/r4/Communication/"+id(b.done1), nil)
+				require.NoError(t, err)
+				req.Header.Set("Authorization", scheme+" "+b.staff)
+				res, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				res.Body.Close()
+				require.Equal(t, http.StatusOK, res.StatusCode, scheme)
+			}
 		})
 
 		t.Run("Paging", func(t *testing.T) {
@@ -380,7 +417,7 @@ func TestFHIR(t *testing.T) {
 			require.Equal(t, r4.CapabilityStatementKindInstance, cs.Kind)
 			require.Equal(t, r4.FHIRVersion4_0_1, cs.FhirVersion)
 			require.Equal(t, []string{"json"}, cs.Format)
-			require.Equal(t, b.srv.URL+"/fhir/r4", *cs.Implementation.Url)
+			require.Equal(t, publicBase+"/fhir/r4", *cs.Implementation.Url)
 			require.Len(t, cs.Rest, 1)
 			require.Equal(t, r4.RestfulCapabilityModeServer, cs.Rest[0].Mode)
 			res := cs.Rest[0].Resource
