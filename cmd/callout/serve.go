@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"callout/internal/callout"
 	"callout/internal/fhir"
@@ -67,7 +66,6 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 		Help: "Statements sent to the database, BEGIN and COMMIT included.",
 	}, func() float64 { return float64(st.Queries.Load()) }))
 	api := httpapi.New(httpapi.Config{Service: svc, Log: e.log, Ping: st.DB.PingContext, Metrics: httpapi.NewMetrics(reg)})
-	api.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	baseURL, err := publicURL(e.getenv("CALLOUT_BASE_URL"), url)
 	if err != nil {
 		return err
@@ -94,9 +92,17 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "Try: curl -H 'Authorization: Bearer %s' %s/api/v1/worklist\n", demoToken, url)
 		fmt.Fprintf(e.stdout, "Demo user: demo / %s (sign in at %s/)\n", demoPassword, url)
 	}
+	errc := make(chan error, 2)
+	if a := e.getenv("CALLOUT_METRICS_ADDR"); a != "" {
+		maddr, stop, err := serveMetrics(a, reg, errc)
+		if err != nil {
+			return err
+		}
+		defer stop(context.Background())
+		fmt.Fprintf(e.stdout, "Metrics on http://%s/metrics\n", maddr)
+	}
 	e.log.Info("serving", "addr", ln.Addr().String(), "engine", st.Engine)
 
-	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
