@@ -275,19 +275,18 @@ type DraftView struct {
 	ReadBack       bool      `json:"read_back"`
 	CreatedBy      string    `json:"created_by"`
 	CreatedAt      time.Time `json:"created_at"`
+	// Restricted: the attempt also covered reports of departments the
+	// caller does not see, and its comment is withheld.
+	Restricted bool `json:"restricted,omitempty"`
 }
 
 // Bill returns an order with its lab's standing instruction and its draft.
 func (s *Service) Bill(ctx context.Context, p Principal, billID int64) (BillView, error) {
-	b, err := s.visibleBill(ctx, p, billID)
+	b, d, err := s.visibleDraft(ctx, p, billID)
 	if err != nil {
 		return BillView{}, err
 	}
 	set, err := s.Store.Settings(ctx, p.LabID)
-	if err != nil {
-		return BillView{}, err
-	}
-	d, err := s.Store.Draft(ctx, p.LabID, billID)
 	if err != nil {
 		return BillView{}, err
 	}
@@ -299,7 +298,7 @@ func (s *Service) Bill(ctx context.Context, p Principal, billID int64) (BillView
 		dv := &DraftView{
 			Recipients: d.Recipients, Methods: d.Methods, Comment: d.Comment,
 			NotifiedPerson: d.NotifiedPerson, ReadBack: d.ReadBack,
-			CreatedBy: d.CreatedBy, CreatedAt: d.CreatedAt,
+			CreatedBy: d.CreatedBy, CreatedAt: d.CreatedAt, Restricted: d.Restricted,
 			CalloutFor: []string{}, LabReportIDs: []int64{},
 		}
 		if d.Meta != nil {

@@ -74,6 +74,15 @@ type recordView struct {
 // Done reports whether the record is a done callout (else an attempt).
 func (r recordView) Done() bool { return r.Status == callout.StatusDone }
 
+// Withheld says why the record shows no comment, when the service withheld
+// it from this user (callout.VisibleRecord); "" otherwise.
+func (r recordView) Withheld() string {
+	if r.Restricted {
+		return callout.WithheldComment
+	}
+	return ""
+}
+
 // orderNotFound words a missing order for the page: people know orders by
 // their Order ID, not the number in the address.
 func orderNotFound(err error) error {
