@@ -3,8 +3,11 @@
 // through callout.Ingest and answers with the acknowledgement:
 //
 //	AA  stored (or already stored before: the same MSH-10 from the same facility)
-//	AE  understood but not storable; MSA-3/ERR say why; the sender may fix and resend
-//	AR  rejected: not ORU^R01, bad structure, or a facility no lab accepts
+//	AE  not stored because of a transient fault (database unavailable, lock
+//	    timeout): send the same message again later
+//	AR  rejected for good: not ORU^R01, bad structure, a facility no lab
+//	    accepts, a field that breaks a rule (MSA-3/ERR say which); sending
+//	    the same message again would be refused again
 package ingest
 
 import (
@@ -22,6 +25,10 @@ import (
 // Store is what ingesting needs from storage.
 type Store interface {
 	callout.IngestStore
+	// Transient reports whether an error of the store is a fault that may
+	// pass (database unavailable, lock timeout): only then is the sender
+	// asked to send the message again.
+	Transient(err error) bool
 }
 
 // Ingester turns raw messages into stored results and ACKs.
@@ -52,6 +59,11 @@ const labCacheTTL = 5 * time.Second
 
 // lab returns the lab accepting facility, from the cache when fresh.
 func (in *Ingester) lab(ctx context.Context, facility string) (labEntry, error) {
+	// The facility is looked up before the message reaches the domain, so
+	// the text rules apply here first.
+	if err := callout.CheckLine("the sending facility (MSH-4)", facility); err != nil {
+		return labEntry{}, err
+	}
 	in.mu.Lock()
 	e, ok := in.labs[facility]
 	in.mu.Unlock()
@@ -149,8 +161,8 @@ func (in *Ingester) Process(ctx context.Context, raw []byte) ([]byte, Outcome) {
 		return reply(hl7.AckReject, "no lab accepts messages from sending facility (MSH-4) "+quote(oru.SendingFacility), Outcome{})
 	}
 	if err != nil {
-		in.log().Error("hl7: look up facility", "err", err)
-		return reply(hl7.AckError, "the message could not be stored now; send it again", Outcome{})
+		code, reason := in.refusal(err, "look up facility")
+		return reply(code, reason, Outcome{})
 	}
 	res, err := callout.Ingest(ctx, cachedLimits{Store: in.Store, limits: lab.limits}, labID, Map(oru, lab.useFiller), now)
 	out := Outcome{LabID: labID, Duplicate: res.Duplicate, BillIDs: res.BillIDs}
@@ -159,11 +171,27 @@ func (in *Ingester) Process(ctx context.Context, raw []byte) ([]byte, Outcome) {
 		return reply(hl7.AckAccept, "already stored; ignored", out)
 	case err == nil:
 		return reply(hl7.AckAccept, "", out)
-	case callout.ErrorKind(err) == callout.KindInternal:
-		in.log().Error("hl7: store results", "err", err)
-		return reply(hl7.AckError, "the message could not be stored now; send it again", out)
 	}
-	return reply(hl7.AckError, callout.ErrorMessage(err), out)
+	code, reason := in.refusal(err, "store results")
+	return reply(code, reason, out)
+}
+
+// refusal is the one place an error becomes an acknowledgement code. AE
+// asks the sender to send the same message again, so it is only for faults
+// that pass (the store says which: database unavailable, lock timeout,
+// deadline); anything else is deterministic — the same message would fail
+// the same way forever — and is AR, with the rule it breaks or, for an
+// internal error, no detail.
+func (in *Ingester) refusal(err error, doing string) (code, reason string) {
+	switch {
+	case in.Store.Transient(err):
+		in.log().Warn("hl7 message not stored: transient failure, the sender is asked to resend", "step", doing, "err", err)
+		return hl7.AckError, "the message could not be stored now; send it again"
+	case callout.ErrorKind(err) == callout.KindInternal:
+		in.log().Error("hl7 message not stored: internal error", "step", doing, "err", err)
+		return hl7.AckReject, "the message could not be stored (internal error); it is refused as sent, do not send it again unchanged"
+	}
+	return hl7.AckReject, callout.ErrorMessage(err)
 }
 
 func quote(s string) string { return `"` + s + `"` }
