@@ -248,4 +248,3 @@ func reportValue(t *testing.T, st *sqlstore.Store, lab int64, labBillID string) 
 	require.NoError(t, err)
 	return b.Reports[0].Parameters[0].Value
 }
-
