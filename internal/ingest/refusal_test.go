@@ -180,6 +180,7 @@ func TestTransientFaultsAreAE(t *testing.T) {
 			other := storetest.OpenURL(t, dbURL)
 			tx, err := other.DB.BeginTx(context.Background(), nil)
 			require.NoError(t, err)
+			t.Cleanup(func() { _ = tx.Rollback() }) // also when the test fails: closing waits for it
 			if e.Name == "postgres" {
 				var id int64
 				require.NoError(t, tx.QueryRow(`SELECT id FROM bills WHERE lab_bill_id = 'P-LOCK' FOR UPDATE`).Scan(&id))
