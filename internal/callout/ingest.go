@@ -266,7 +266,10 @@ func validateResults(m ResultMessage) error {
 			}
 			seen[r.TestID] = true
 			for k, p := range r.Parameters {
-				if err := checkParameterText(fmt.Sprintf("order %s test %s: result %d ", o.LabBillID, r.TestID, k+1), p); err != nil {
+				field := func(f string) string {
+					return fmt.Sprintf("order %s test %s: result %d %s", o.LabBillID, r.TestID, k+1, f)
+				}
+				if err := checkParameterText(field, p); err != nil {
 					return err
 				}
 				if strings.TrimSpace(p.Name) == "" {

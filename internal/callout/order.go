@@ -140,7 +140,7 @@ func buildReport(i int, nr NewReport, now time.Time) (Report, error) {
 		if p.Name == "" {
 			return Report{}, where("name is required")
 		}
-		if err := checkParameterText(fmt.Sprintf("%sparameters[%d].", at, j), p); err != nil {
+		if err := checkParameterText(func(f string) string { return fmt.Sprintf("%sparameters[%d].%s", at, j, f) }, p); err != nil {
 			return Report{}, err
 		}
 		if p.NormalLow != nil && p.NormalHigh != nil && *p.NormalLow > *p.NormalHigh {
@@ -166,20 +166,21 @@ func checkText(field, v string) error {
 	return nil
 }
 
-// checkParameterText checks the texts of a result parameter; at prefixes
-// the field names ("reports[0].parameters[1].").  The value may span lines
-// (HL7 TX and FT results do); name, unit and flag are single-line.
-func checkParameterText(at string, p Parameter) error {
+// checkParameterText checks the texts of a result parameter; field names
+// them in errors (it is called only then: an order has thousands of
+// parameters). The value may span lines (HL7 TX and FT results do); name,
+// unit and flag are single-line.
+func checkParameterText(field func(name string) string, p Parameter) error {
 	for _, f := range []struct{ name, v string }{{"name", p.Name}, {"unit", p.Unit}, {"flag", p.Flag}} {
-		if err := checkText(at+f.name, f.v); err != nil {
-			return err
+		if CheckLine("", f.v) != nil || len(f.v) > maxText {
+			return checkText(field(f.name), f.v)
 		}
 	}
-	if err := CheckMultiline(at+"value", p.Value); err != nil {
-		return err
-	}
-	if len(p.Value) > maxText {
-		return Errorf(KindUnprocessable, "%svalue is longer than %d bytes", at, maxText)
+	if CheckMultiline("", p.Value) != nil || len(p.Value) > maxText {
+		if err := CheckMultiline(field("value"), p.Value); err != nil {
+			return err
+		}
+		return Errorf(KindUnprocessable, "%s is longer than %d bytes", field("value"), maxText)
 	}
 	return nil
 }
