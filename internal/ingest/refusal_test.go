@@ -212,6 +212,15 @@ func TestTransientClassification(t *testing.T) {
 		require.False(t, st.Transient(err), "a broken statement is deterministic: %v", err)
 		require.False(t, st.Transient(callout.Errorf(callout.KindUnprocessable, "bad")))
 		require.False(t, st.Transient(errors.New("a bug")), "the database answers, so not its unavailability")
+		lab := hl7Lab(t, st)
+		insert := func() error {
+			_, err := st.DB.ExecContext(ctx, `INSERT INTO hl7_messages (facility, control_id, lab_id, received_at) VALUES ('ACME LAB', 'X1', $1, $2)`, lab, callout.Now())
+			return err
+		}
+		require.NoError(t, insert())
+		err = insert()
+		require.Error(t, err)
+		require.True(t, st.Transient(err), "a unique violation the store did not turn into a conflict is a race: %v", err)
 		require.True(t, st.Transient(context.DeadlineExceeded))
 		require.True(t, st.Transient(&net.OpError{Op: "dial", Err: errors.New("connection refused")}))
 		if e.Name == "postgres" {
