@@ -41,7 +41,8 @@ func listen(t *testing.T, handler hl7.Handler) *mllp {
 }
 
 // send sends one message over a new connection and returns the ACK's code
-// (MSA-1) and text (MSA-3).
+// (MSA-1) and the reason: the message of its error (ERR-8, whole), else
+// MSA-3 (which is cut at 80 characters).
 func (m *mllp) send(t *testing.T, raw []byte) (code, text string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -52,6 +53,11 @@ func (m *mllp) send(t *testing.T, raw []byte) (code, text string) {
 	require.NoError(t, err, "the ACK parses")
 	msa := ack.First("MSA")
 	require.NotNil(t, msa)
+	for _, e := range ack.All("ERR") {
+		if e.Field(4) == "E" {
+			return msa.Field(1), e.Field(8)
+		}
+	}
 	return msa.Field(1), msa.Field(3)
 }
 
@@ -81,7 +87,7 @@ func TestDeterministicRefusalsAreAR(t *testing.T) {
 				"the test name (OBR-4) contains a bidirectional control character (U+202E)"},
 			{"NUL in OBX-3", string(oru("N5", "P-N5", "K^Potassium", `K^Pot\X00\assium||7.1|mmol/L|3.5-5.1|HH|||F`)),
 				"result 1 name contains a control character (U+0000)"},
-			{"NUL in OBX-5", string(oru("N6", "P-N6", "K^Potassium", `K^Potassium||7\X00\1|mmol/L|3.5-5.1|HH|||F`)),
+			{"NUL in OBX-5", strings.Replace(string(oru("N6", "P-N6", "K^Potassium", `K^Potassium||see\X00\note|mmol/L|3.5-5.1|HH|||F`)), "OBX|1|NM|", "OBX|1|ST|", 1),
 				"result 1 value contains a control character (U+0000)"},
 			{"ESC in OBX-6", string(oru("N7", "P-N7", "K^Potassium", "K^Potassium||7.1|mmol\x1b/L|3.5-5.1|HH|||F")),
 				"result 1 unit contains a control character (U+001B)"},
@@ -89,9 +95,9 @@ func TestDeterministicRefusalsAreAR(t *testing.T) {
 				"the control id (MSH-10) contains a control character (U+0000)"},
 			{"NUL in MSH-4", strings.Replace(string(oru("N9", "P-N9", "K^Potassium", "K^Potassium||7.1|mmol/L|3.5-5.1|HH|||F")), "ACME LAB", `ACME\X00\LAB`, 1),
 				"the sending facility (MSH-4) contains a control character (U+0000)"},
-			{"value too long", string(oru("N10", "P-N10", "K^Potassium", "K^Potassium||"+strings.Repeat("7", 600)+"|mmol/L|3.5-5.1|HH|||F")),
+			{"value too long", strings.Replace(string(oru("N10", "P-N10", "K^Potassium", "K^Potassium||"+strings.Repeat("x", 600)+"|mmol/L|3.5-5.1|HH|||F")), "OBX|1|NM|", "OBX|1|ST|", 1),
 				"result 1 value is longer than 500 bytes"},
-			{"no order number", string(oru("N11", "", "K^Potassium", "K^Potassium||7.1|mmol/L|3.5-5.1|HH|||F")), "no order number"},
+			{"no order number", string(oru("N11", "", "K^Potassium", "K^Potassium||7.1|mmol/L|3.5-5.1|HH|||F")), "no placer order number"},
 			{"unknown facility", strings.Replace(string(oru("N12", "P-N12", "K^Potassium", "K^Potassium||7.1|mmol/L|3.5-5.1|HH|||F")), "ACME LAB", "NOBODY", 1), "NOBODY"},
 			{"not ORU^R01", adt, "ORU^R01"},
 			{"not HL7", "hello world", "parsed"},
