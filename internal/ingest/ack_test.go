@@ -58,7 +58,7 @@ func TestAckDetails(t *testing.T) {
 				reasonPart string
 			}{
 				{"placer number missing", oru("E2", "", "K^Potassium", "K^Potassium||7.1|mmol/L|3.5-5.1|HH|||F"),
-					"AE", "ORC^1^2^1", "101", "placer order number"},
+					"AR", "ORC^1^2^1", "101", "placer order number"},
 				{"NM without a number", oru("E3", "P3", "K^Potassium", "K^Potassium||hemolyzed|mmol/L|3.5-5.1||||F"),
 					"AR", "OBX^1^5^1", "102", `"hemolyzed" is not a number`},
 				{"no test id", oru("E4", "P4", "", "K^Potassium||7.1|mmol/L|3.5-5.1|HH|||F"),

@@ -3,8 +3,11 @@
 // through callout.Ingest and answers with the acknowledgement:
 //
 //	AA  stored (or already stored before: the same MSH-10 from the same facility)
-//	AE  understood but not storable; MSA-3/ERR say why; the sender may fix and resend
-//	AR  rejected: not ORU^R01, bad structure, or a facility no lab accepts
+//	AE  not stored because of a transient fault (database unavailable, lock
+//	    timeout): send the same message again later
+//	AR  rejected for good: not ORU^R01, bad structure, a facility no lab
+//	    accepts, a field that breaks a rule (MSA-3/ERR say which); sending
+//	    the same message again would be refused again
 package ingest
 
 import (
@@ -22,6 +25,10 @@ import (
 // Store is what ingesting needs from storage.
 type Store interface {
 	callout.IngestStore
+	// Transient reports whether an error of the store is a fault that may
+	// pass (database unavailable, lock timeout): only then is the sender
+	// asked to send the message again.
+	Transient(err error) bool
 }
 
 // Ingester turns raw messages into stored results and ACKs.
@@ -52,6 +59,11 @@ const labCacheTTL = 5 * time.Second
 
 // lab returns the lab accepting facility, from the cache when fresh.
 func (in *Ingester) lab(ctx context.Context, facility string) (labEntry, error) {
+	// The facility is looked up before the message reaches the domain, so
+	// the text rules apply here first.
+	if err := callout.CheckLine("the sending facility (MSH-4)", facility); err != nil {
+		return labEntry{}, err
+	}
 	in.mu.Lock()
 	e, ok := in.labs[facility]
 	in.mu.Unlock()
@@ -160,14 +172,14 @@ func (in *Ingester) Process(ctx context.Context, raw []byte) ([]byte, Outcome) {
 			Code: hl7.CodeTableValueNotFound, Severity: hl7.SeverityError, Message: reason})
 	}
 	if err != nil {
-		in.log().Error("hl7: look up facility", "err", err)
-		return reply(hl7.AckError, "the message could not be stored now; send it again", Outcome{}, internalError())
+		code, reason, issue := in.ackFor(err, "look up facility")
+		return reply(code, reason, Outcome{}, issue)
 	}
 	if err := oru.CheckOrderNumbers(lab.numbering); err != nil {
 		// Checked here to locate the field in the ACK; callout.Ingest refuses
-		// an order without Order ID too (and answers AE, kept as before).
+		// an order without Order ID too. Deterministic: AR.
 		reason := err.Error()
-		return reply(hl7.AckError, reason, Outcome{LabID: labID}, refusal(err, hl7.CodeRequiredFieldMissing, reason)...)
+		return reply(hl7.AckReject, reason, Outcome{LabID: labID}, refusal(err, hl7.CodeRequiredFieldMissing, reason)...)
 	}
 	res, err := callout.Ingest(ctx, cachedLimits{Store: in.Store, limits: lab.limits}, labID, Map(oru, lab.numbering), now)
 	out := Outcome{LabID: labID, Duplicate: res.Duplicate, BillIDs: res.BillIDs}
@@ -176,12 +188,29 @@ func (in *Ingester) Process(ctx context.Context, raw []byte) ([]byte, Outcome) {
 		return reply(hl7.AckAccept, "already stored; ignored", out)
 	case err == nil:
 		return reply(hl7.AckAccept, "", out)
-	case callout.ErrorKind(err) == callout.KindInternal:
-		in.log().Error("hl7: store results", "err", err)
-		return reply(hl7.AckError, "the message could not be stored now; send it again", out, internalError())
 	}
-	reason := callout.ErrorMessage(err)
-	return reply(hl7.AckError, reason, out, hl7.Issue{Code: domainCode(err), Severity: hl7.SeverityError, Message: reason})
+	code, reason, issue := in.ackFor(err, "store results")
+	return reply(code, reason, out, issue)
+}
+
+// ackFor is the one place an error becomes an acknowledgement code. AE
+// asks the sender to send the same message again, so it is only for faults
+// that pass (the store says which: database unavailable, lock timeout,
+// deadline); anything else is deterministic — the same message would fail
+// the same way forever — and is AR, with the rule it breaks or, for an
+// internal error, no detail.
+func (in *Ingester) ackFor(err error, step string) (code, reason string, issue hl7.Issue) {
+	switch {
+	case in.Store.Transient(err):
+		in.log().Warn("hl7 message not stored: transient failure, the sender is asked to resend", "step", step, "err", err)
+		return hl7.AckError, "the message could not be stored now; send it again", internalError()
+	case callout.ErrorKind(err) == callout.KindInternal:
+		in.log().Error("hl7 message not stored: internal error", "step", step, "err", err)
+		reason = "the message could not be stored (internal error); it is refused as sent, do not send it again unchanged"
+		return hl7.AckReject, reason, hl7.Issue{Code: hl7.CodeApplicationInternalError, Severity: hl7.SeverityError, Message: reason}
+	}
+	reason = callout.ErrorMessage(err)
+	return hl7.AckReject, reason, hl7.Issue{Code: domainCode(err), Severity: hl7.SeverityError, Message: reason}
 }
 
 // refusal is the ERR of a refused message: the issue err carries, with the

@@ -302,7 +302,10 @@ func parseCalloutForm(r *http.Request) (callout.Request, calloutForm, error) {
 	form := calloutForm{
 		Patient: f.Has("is_patient"), Referral: f.Has("is_referral"), Organization: f.Has("is_organization"),
 		Email: f.Has("send_email"), Fax: f.Has("send_fax"), ReadBack: f.Has("read_back"),
-		NotifiedPerson: strings.TrimSpace(f.Get("notified_person")), Comment: strings.TrimSpace(f.Get("comment")),
+		NotifiedPerson: strings.TrimSpace(f.Get("notified_person")),
+		// A textarea is sent with CR LF line breaks (HTML forms always
+		// send them); the service keeps LF only.
+		Comment: strings.TrimSpace(normalizeNewlines(f.Get("comment"))),
 	}
 	req := callout.Request{IsDraft: f.Get("action") == "attempt", Payload: callout.Payload{
 		SendEmail: form.Email, SendFax: form.Fax,

@@ -194,7 +194,14 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pw := r.PostForm.Get("password")
-	u, err := h.accounts.UserByName(r.Context(), v.Name)
+	// A name no user can have (a NUL, a control character) is answered as
+	// an unknown one, without asking the database.
+	var u callout.User
+	if err = callout.CheckUserName(v.Name); err == nil {
+		u, err = h.accounts.UserByName(r.Context(), v.Name)
+	} else {
+		err = callout.Errorf(callout.KindNotFound, "no such user")
+	}
 	switch {
 	case callout.ErrorKind(err) == callout.KindNotFound || v.Name == "" || pw == "":
 		callout.PasswordMatches("", pw) // as slow as a real check
