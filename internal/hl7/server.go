@@ -11,6 +11,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -49,6 +50,35 @@ type Server struct {
 	ShutdownTimeout time.Duration
 	// MaxMessageSize is the largest accepted frame; zero means MaxFrameSize.
 	MaxMessageSize int
+
+	open     atomic.Int64
+	refused  atomic.Uint64
+	received atomic.Uint64
+}
+
+// Stats is a snapshot of a Server's connection counters, for metrics.
+type Stats struct {
+	Open          int64  // connections being served now
+	Refused       uint64 // connections closed at once because a limit was reached, so far
+	BytesReceived uint64 // bytes read from all connections so far
+}
+
+// Stats returns the server's counters now.
+func (s *Server) Stats() Stats {
+	return Stats{Open: s.open.Load(), Refused: s.refused.Load(), BytesReceived: s.received.Load()}
+}
+
+// countingConn counts the bytes read from a connection into the server's
+// total.
+type countingConn struct {
+	net.Conn
+	n *atomic.Uint64
+}
+
+func (c countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(uint64(n))
+	return n, err
 }
 
 // Serve accepts connections on ln until ctx is done or Accept fails for
@@ -142,6 +172,8 @@ func (s *Server) waitFor(wg *sync.WaitGroup, log *slog.Logger, cancelHandlers co
 
 func (s *Server) serveConn(stopCtx, handlerCtx context.Context, conn net.Conn, h Handler, log *slog.Logger) {
 	defer conn.Close()
+	s.open.Add(1)
+	defer s.open.Add(-1)
 	log = log.With("remote", conn.RemoteAddr().String())
 	log.Info("mllp connection opened")
 	// Shutdown interrupts a pending read; a forced shutdown also kills writes
@@ -151,7 +183,7 @@ func (s *Server) serveConn(stopCtx, handlerCtx context.Context, conn net.Conn, h
 	stopConn := context.AfterFunc(handlerCtx, func() { conn.Close() })
 	defer stopConn()
 
-	br := bufio.NewReaderSize(conn, 64<<10)
+	br := bufio.NewReaderSize(countingConn{conn, &s.received}, 64<<10)
 	for count := 0; ; {
 		s.setReadDeadline(conn)
 		// Checked after setting the deadline so a shutdown racing with it
