@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,33 +16,51 @@ import (
 	"time"
 )
 
-// Default timeouts of Server and Client.
+// Defaults of Server and Client.
 const (
 	DefaultIdleTimeout     = 5 * time.Minute
+	DefaultFrameTimeout    = 30 * time.Second
 	DefaultWriteTimeout    = 30 * time.Second
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultAckTimeout      = 30 * time.Second
+	DefaultMaxConns        = 64
+	DefaultMaxConnsPerIP   = 8
 )
+
+// readBufferSize is the read buffer of a connection. It is small because
+// memory per connection should follow what the sender sends: a frame is
+// gathered in chunks as it arrives (see frameBuffer), not in this buffer.
+const readBufferSize = 4 << 10
 
 // Handler processes one message received over MLLP and returns the ACK to
 // send back (see NewACK and NewRejectACK). Returning nil sends nothing. raw
 // is the frame content exactly as received; it may not even be HL7. The
-// context carries the values of the Serve context but is cancelled only
-// when a shutdown runs out of time, so a handler can finish storing a
-// message it has started on.
+// context carries the values of the Serve context and the connection's
+// Peer (see PeerFromContext), but is cancelled only when a shutdown runs out
+// of time, so a handler can finish storing a message it has started on.
 type Handler func(ctx context.Context, raw []byte) []byte
 
 // Server accepts MLLP connections. Each connection is served by its own
 // goroutine, which reads messages one after the other and writes the
 // handler's ACK for each before reading the next, as original-mode HL7
-// expects. The zero value is ready to use.
+// expects. The zero value is ready to use; a Server must not be copied.
+//
+// Every sender on the network is untrusted, so what one connection can hold
+// is bounded: the number of connections (overall and per source address),
+// the time to send one frame whatever the pace, and the frame's size; memory
+// follows the bytes actually received.
 type Server struct {
 	// Logger receives connection and error events; nil means slog.Default().
 	Logger *slog.Logger
-	// IdleTimeout bounds the wait for, and reading of, each message; an
-	// idle connection is closed after it. Zero means DefaultIdleTimeout,
+	// IdleTimeout bounds the wait for the next message (its first byte);
+	// an idle connection is closed after it. Zero means DefaultIdleTimeout,
 	// negative means no limit.
 	IdleTimeout time.Duration
+	// FrameTimeout bounds receiving one whole message, from its first byte
+	// to its end block, however steadily the bytes trickle in, and the TLS
+	// handshake; the connection is closed after it. Zero means
+	// DefaultFrameTimeout, negative means no limit.
+	FrameTimeout time.Duration
 	// WriteTimeout bounds writing one ACK. Zero means DefaultWriteTimeout.
 	WriteTimeout time.Duration
 	// ShutdownTimeout is how long Serve waits, once its context is done, for
@@ -50,10 +69,28 @@ type Server struct {
 	ShutdownTimeout time.Duration
 	// MaxMessageSize is the largest accepted frame; zero means MaxFrameSize.
 	MaxMessageSize int
+	// MaxConns is how many connections may be open at once; more are closed
+	// as soon as they are accepted. Zero means DefaultMaxConns, negative
+	// means no limit.
+	MaxConns int
+	// MaxConnsPerIP is how many of them may come from one source address
+	// (for IPv6, one /64, which a single host usually has whole). Zero means
+	// DefaultMaxConnsPerIP, negative means no limit.
+	MaxConnsPerIP int
+	// TLSConfig, when set, serves MLLP over TLS. With ClientAuth requiring
+	// verified client certificates, the verified subject reaches the handler
+	// in the connection's Peer.
+	TLSConfig *tls.Config
+
+	mu       sync.Mutex
+	perIP    map[string]int
+	lastWarn time.Time // of a refused connection, to keep a flood out of the log
+	quiet    int       // refusals not logged since lastWarn
 
 	open     atomic.Int64
 	refused  atomic.Uint64
 	received atomic.Uint64
+	buffered atomic.Int64
 }
 
 // Stats is a snapshot of a Server's connection counters, for metrics.
@@ -61,11 +98,13 @@ type Stats struct {
 	Open          int64  // connections being served now
 	Refused       uint64 // connections closed at once because a limit was reached, so far
 	BytesReceived uint64 // bytes read from all connections so far
+	FrameBytes    int64  // memory holding messages still arriving, now
 }
 
 // Stats returns the server's counters now.
 func (s *Server) Stats() Stats {
-	return Stats{Open: s.open.Load(), Refused: s.refused.Load(), BytesReceived: s.received.Load()}
+	return Stats{Open: s.open.Load(), Refused: s.refused.Load(), BytesReceived: s.received.Load(),
+		FrameBytes: s.buffered.Load()}
 }
 
 // countingConn counts the bytes read from a connection into the server's
@@ -100,10 +139,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, handler Handler) er
 	defer cancelHandlers()
 	context.AfterFunc(stopCtx, func() { ln.Close() })
 
-	log.Info("mllp server listening", "addr", ln.Addr().String())
+	log.Info("mllp server listening", "addr", ln.Addr().String(), "tls", s.TLSConfig != nil,
+		"max_conns", limit(s.MaxConns, DefaultMaxConns), "max_conns_per_ip", limit(s.MaxConnsPerIP, DefaultMaxConnsPerIP))
 	var wg sync.WaitGroup
 	acceptErr := s.acceptLoop(stopCtx, ln, log, func(conn net.Conn) {
-		wg.Go(func() { s.serveConn(stopCtx, handlerCtx, conn, handler, log) })
+		release, ok := s.admit(conn, log)
+		if !ok {
+			return
+		}
+		wg.Go(func() {
+			defer conn.Close()
+			// Runs before the close, so a sender that sees its connection
+			// closed finds the slot free.
+			defer release()
+			s.serveConn(stopCtx, handlerCtx, conn, handler, log)
+		})
 	})
 	stop()
 	if !s.waitFor(&wg, log, cancelHandlers) {
@@ -114,6 +164,85 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, handler Handler) er
 	}
 	log.Info("mllp server stopped", "addr", ln.Addr().String())
 	return nil
+}
+
+// limit resolves a limit field: zero means def, negative no limit (0).
+func limit(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// admit counts conn against the connection limits, or closes it at once
+// when a limit is reached. The caller runs release when conn is done.
+func (s *Server) admit(conn net.Conn, log *slog.Logger) (release func(), ok bool) {
+	key := sourceKey(conn.RemoteAddr())
+	maxConns, maxPerIP := limit(s.MaxConns, DefaultMaxConns), limit(s.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	s.mu.Lock()
+	reason, max := "", 0
+	switch {
+	case maxConns > 0 && s.open.Load() >= int64(maxConns):
+		reason, max = "too many connections", maxConns
+	case maxPerIP > 0 && s.perIP[key] >= maxPerIP:
+		reason, max = "too many connections from this address", maxPerIP
+	}
+	if reason != "" {
+		s.refused.Add(1)
+		logIt, quiet := s.throttleWarn()
+		s.mu.Unlock()
+		conn.Close()
+		if logIt {
+			log.Warn("mllp connection refused", "remote", conn.RemoteAddr().String(), "reason", reason,
+				"limit", max, "refused_unlogged", quiet)
+		}
+		return nil, false
+	}
+	if s.perIP == nil {
+		s.perIP = map[string]int{}
+	}
+	s.perIP[key]++
+	s.open.Add(1)
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.perIP[key]--; s.perIP[key] <= 0 {
+			delete(s.perIP, key)
+		}
+		s.open.Add(-1)
+	}, true
+}
+
+// throttleWarn reports whether a refusal should be logged (at most one a
+// second; a flood of connections must not become a flood of log lines) and
+// how many went unlogged before it. s.mu is held.
+func (s *Server) throttleWarn() (bool, int) {
+	now := time.Now()
+	if now.Sub(s.lastWarn) < time.Second {
+		s.quiet++
+		return false, 0
+	}
+	quiet := s.quiet
+	s.lastWarn, s.quiet = now, 0
+	return true, quiet
+}
+
+// sourceKey is what the per-address limit counts by: the IPv4 address, or
+// the IPv6 /64 (one host is commonly given a whole /64, so counting single
+// IPv6 addresses would be no limit at all).
+func sourceKey(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	if v4 := ta.IP.To4(); v4 != nil {
+		return v4.String()
+	}
+	return ta.IP.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
 // acceptLoop returns nil when ctx is done, or the first Accept error that
@@ -170,12 +299,9 @@ func (s *Server) waitFor(wg *sync.WaitGroup, log *slog.Logger, cancelHandlers co
 	}
 }
 
+// serveConn serves one admitted connection; the caller closes it.
 func (s *Server) serveConn(stopCtx, handlerCtx context.Context, conn net.Conn, h Handler, log *slog.Logger) {
-	defer conn.Close()
-	s.open.Add(1)
-	defer s.open.Add(-1)
 	log = log.With("remote", conn.RemoteAddr().String())
-	log.Info("mllp connection opened")
 	// Shutdown interrupts a pending read; a forced shutdown also kills writes
 	// and handlers that ignore their context.
 	stopRead := context.AfterFunc(stopCtx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
@@ -183,18 +309,31 @@ func (s *Server) serveConn(stopCtx, handlerCtx context.Context, conn net.Conn, h
 	stopConn := context.AfterFunc(handlerCtx, func() { conn.Close() })
 	defer stopConn()
 
-	br := bufio.NewReaderSize(countingConn{conn, &s.received}, 64<<10)
-	for count := 0; ; {
-		s.setReadDeadline(conn)
-		// Checked after setting the deadline so a shutdown racing with it
-		// is never missed.
-		if stopCtx.Err() != nil {
-			log.Info("mllp connection closed for shutdown", "messages", count)
+	var rw net.Conn = countingConn{conn, &s.received}
+	peer := Peer{Addr: conn.RemoteAddr()}
+	if s.TLSConfig != nil {
+		tc, err := s.handshake(stopCtx, rw)
+		if err != nil {
+			log.Info("mllp TLS handshake failed; closing connection", "err", err)
 			return
 		}
-		raw, err := ReadFrameMax(br, s.MaxMessageSize)
+		rw, peer.Subject = tc, verifiedSubject(tc.ConnectionState())
+		if peer.Subject != "" {
+			log = log.With("subject", peer.Subject)
+		}
+	}
+	log.Info("mllp connection opened")
+	ctx := context.WithValue(handlerCtx, peerKey{}, peer)
+
+	br := bufio.NewReaderSize(rw, readBufferSize)
+	for count := 0; ; {
+		if err := s.awaitFrame(stopCtx, rw, br); err != nil {
+			s.logReadError(log, stopCtx, err, count, false)
+			return
+		}
+		raw, err := readFrame(br, s.MaxMessageSize, &s.buffered)
 		if err != nil {
-			s.logReadError(log, stopCtx, err, count)
+			s.logReadError(log, stopCtx, err, count, true)
 			return
 		}
 		if len(bytes.TrimSpace(raw)) == 0 {
@@ -203,37 +342,90 @@ func (s *Server) serveConn(stopCtx, handlerCtx context.Context, conn net.Conn, h
 		}
 		count++
 		log.Debug("mllp message received", "bytes", len(raw))
-		ack := s.handle(handlerCtx, h, raw, log)
+		ack := s.handle(ctx, h, raw, log)
 		if ack == nil {
 			continue
 		}
-		_ = conn.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
-		if err := WriteFrame(conn, ack); err != nil {
+		_ = rw.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
+		if err := WriteFrame(rw, ack); err != nil {
 			log.Warn("mllp writing ACK failed", "err", err)
 			return
 		}
 	}
 }
 
-func (s *Server) setReadDeadline(conn net.Conn) {
-	idle := s.IdleTimeout
-	if idle == 0 {
-		idle = DefaultIdleTimeout
+// handshake runs the TLS handshake within the frame timeout: a client that
+// stalls it holds its slot no longer than one that stalls a message.
+func (s *Server) handshake(ctx context.Context, conn net.Conn) (*tls.Conn, error) {
+	tc := tls.Server(conn, s.TLSConfig)
+	if err := setDeadline(ctx, conn.SetDeadline, s.FrameTimeout, DefaultFrameTimeout); err != nil {
+		return nil, err
 	}
-	var deadline time.Time
-	if idle > 0 {
-		deadline = time.Now().Add(idle)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, err
 	}
-	_ = conn.SetReadDeadline(deadline)
+	return tc, nil
 }
 
-func (s *Server) logReadError(log *slog.Logger, stopCtx context.Context, err error, count int) {
+// awaitFrame waits, within the idle timeout, for the first byte of the next
+// message, skipping the white space senders put between frames; then it
+// starts the frame timeout, which the whole message must arrive within.
+func (s *Server) awaitFrame(stopCtx context.Context, conn net.Conn, br *bufio.Reader) error {
+	if err := setDeadline(stopCtx, conn.SetReadDeadline, s.IdleTimeout, DefaultIdleTimeout); err != nil {
+		return err
+	}
+	for {
+		b, err := br.Peek(1)
+		if err != nil {
+			return err
+		}
+		if !isSpace(b[0]) {
+			break
+		}
+		_, _ = br.Discard(1)
+	}
+	return setDeadline(stopCtx, conn.SetReadDeadline, s.FrameTimeout, DefaultFrameTimeout)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+func isSpace(b byte) bool { return b == '\r' || b == '\n' || b == ' ' || b == '\t' }
+
+// setDeadline sets a deadline d from now (zero: def; negative: none) with
+// set. It fails when stopCtx is done, checked after setting so that a
+// shutdown racing with it, which moves the deadline to the past, is never
+// overwritten unnoticed.
+func setDeadline(stopCtx context.Context, set func(time.Time) error, d, def time.Duration) error {
+	if d == 0 {
+		d = def
+	}
+	var deadline time.Time
+	if d > 0 {
+		deadline = time.Now().Add(d)
+	}
+	if err := set(deadline); err != nil {
+		return err
+	}
+	return stopCtx.Err()
+}
+
+// logReadError logs why a connection ends; inFrame tells a message that
+// did not arrive in time (a slow or hostile sender) from an idle connection.
+func (s *Server) logReadError(log *slog.Logger, stopCtx context.Context, err error, count int, inFrame bool) {
 	var ne net.Error
 	switch {
 	case errors.Is(err, io.EOF):
 		log.Info("mllp connection closed by peer", "messages", count)
 	case stopCtx.Err() != nil:
 		log.Info("mllp connection closed for shutdown", "messages", count)
+	case errors.As(err, &ne) && ne.Timeout() && inFrame:
+		log.Warn("mllp message not received within the frame timeout; closing connection",
+			"timeout", orDefault(s.FrameTimeout, DefaultFrameTimeout), "messages", count)
 	case errors.As(err, &ne) && ne.Timeout():
 		log.Info("mllp connection idle timeout", "messages", count)
 	case errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrIncompleteFrame):
@@ -287,6 +479,10 @@ type Client struct {
 	MaxAckSize int
 	// Dialer dials the connection; nil means a zero net.Dialer.
 	Dialer *net.Dialer
+	// TLSConfig, when set, speaks MLLP over TLS: RootCAs to trust a private
+	// CA, Certificates to present a client certificate. ServerName defaults
+	// to the host of the address.
+	TLSConfig *tls.Config
 }
 
 // Send is (&Client{}).Send.
@@ -304,7 +500,13 @@ func (c *Client) Send(ctx context.Context, addr string, msgs [][]byte) ([][]byte
 	if d == nil {
 		d = &net.Dialer{}
 	}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	var conn net.Conn
+	var err error
+	if c.TLSConfig != nil {
+		conn, err = (&tls.Dialer{NetDialer: d, Config: c.TLSConfig}).DialContext(ctx, "tcp", addr)
+	} else {
+		conn, err = d.DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("hl7: dialing %s: %w", addr, err)
 	}
