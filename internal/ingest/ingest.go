@@ -4,7 +4,8 @@
 //
 //	AA  stored (or already stored before: the same MSH-10 from the same facility)
 //	AE  understood but not storable; MSA-3/ERR say why; the sender may fix and resend
-//	AR  rejected: not ORU^R01, bad structure, or a facility no lab accepts
+//	AR  rejected: not ORU^R01, bad structure, a facility no lab accepts, or a
+//	    facility bound to a client certificate the connection did not present
 package ingest
 
 import (
@@ -22,6 +23,9 @@ import (
 // Store is what ingesting needs from storage.
 type Store interface {
 	callout.IngestStore
+	// FacilityCertSubject returns the client certificate subject the
+	// facility is bound to, "" for none.
+	FacilityCertSubject(ctx context.Context, facility string) (string, error)
 }
 
 // Ingester turns raw messages into stored results and ACKs.
@@ -41,10 +45,11 @@ type Ingester struct {
 }
 
 type labEntry struct {
-	labID     int64
-	useFiller bool
-	limits    []callout.CriticalLimit
-	expires   time.Time
+	labID       int64
+	useFiller   bool
+	limits      []callout.CriticalLimit
+	certSubject string // the facility's sender, see senderAllowed
+	expires     time.Time
 }
 
 // labCacheTTL bounds how stale a cached facility or limit may be.
@@ -66,7 +71,11 @@ func (in *Ingester) lab(ctx context.Context, facility string) (labEntry, error) 
 	if err != nil {
 		return labEntry{}, err
 	}
-	e = labEntry{labID: labID, useFiller: useFiller, limits: limits, expires: time.Now().Add(labCacheTTL)}
+	subject, err := in.Store.FacilityCertSubject(ctx, facility)
+	if err != nil {
+		return labEntry{}, err
+	}
+	e = labEntry{labID: labID, useFiller: useFiller, limits: limits, certSubject: subject, expires: time.Now().Add(labCacheTTL)}
 	in.mu.Lock()
 	if in.labs == nil || len(in.labs) > 1000 {
 		in.labs = map[string]labEntry{}
@@ -151,6 +160,10 @@ func (in *Ingester) Process(ctx context.Context, raw []byte) ([]byte, Outcome) {
 	if err != nil {
 		in.log().Error("hl7: look up facility", "err", err)
 		return reply(hl7.AckError, "the message could not be stored now; send it again", Outcome{})
+	}
+	if !in.senderAllowed(ctx, oru.SendingFacility, lab.certSubject) {
+		return reply(hl7.AckReject, "sending facility (MSH-4) "+quote(oru.SendingFacility)+
+			" is bound to a TLS client certificate that this connection did not present", Outcome{LabID: labID})
 	}
 	res, err := callout.Ingest(ctx, cachedLimits{Store: in.Store, limits: lab.limits}, labID, Map(oru, lab.useFiller), now)
 	out := Outcome{LabID: labID, Duplicate: res.Duplicate, BillIDs: res.BillIDs}
