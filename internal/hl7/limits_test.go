@@ -258,3 +258,63 @@ func TestServerIdleIsNotAFrame(t *testing.T) {
 	slow.requireClosed()
 	idle.exchange("I2")
 }
+
+// TestReadFrameMemoryAccounting: a frame's memory is accounted while it
+// arrives; only a frame dropped unfinished counts as abandoned.
+func TestReadFrameMemoryAccounting(t *testing.T) {
+	t.Parallel()
+	big := bytes.Repeat([]byte("y"), 200<<10)
+	tests := []struct {
+		name      string
+		input     []byte
+		abandoned bool
+	}{
+		{"complete", append(append([]byte{StartBlock}, big...), EndBlock, CarriageReturn), false},
+		{"input ends inside", append([]byte{StartBlock}, big...), true},
+		{"restarted by a start block", append(append(append([]byte{StartBlock}, big...), StartBlock, 'A'), EndBlock), true},
+		{"too large", append([]byte{StartBlock}, bytes.Repeat(big, 6)...), true},
+	}
+	for _, tt := range tests {
+		var mem frameMemory
+		_, _ = readFrame(bufio.NewReaderSize(bytes.NewReader(tt.input), readBufferSize), 0, &mem)
+		require.Zero(t, mem.held.Load(), tt.name)
+		if tt.abandoned {
+			require.GreaterOrEqual(t, mem.abandoned.Load(), int64(len(big)), tt.name)
+		} else {
+			require.Zero(t, mem.abandoned.Load(), tt.name)
+		}
+	}
+}
+
+// TestServerReleasesAbandonedMemory: once connections have dropped enough
+// unfinished frames, the server hands the memory back to the system.
+func TestServerReleasesAbandonedMemory(t *testing.T) {
+	t.Parallel()
+	released := make(chan struct{}, 1)
+	srv := &Server{IdleTimeout: -1, FrameTimeout: -1, releaseMemory: func() { released <- struct{}{} }}
+	ts := startServer(t, srv, ackHandler)
+	payload := append([]byte{StartBlock}, bytes.Repeat([]byte("x"), MaxFrameSize-16)...)
+	n := releaseThreshold/len(payload) + 1
+	clients := make([]*rawConn, n)
+	for i := range clients {
+		clients[i] = dialRaw(t, ts.addr, 1+i)
+		go func() { _, _ = clients[i].c.Write(payload) }()
+	}
+	waitUntil(t, "the server to read every frame", func() bool {
+		return srv.Stats().BytesReceived == uint64(n*len(payload))
+	})
+	select {
+	case <-released:
+		t.Fatal("memory released while the frames were still arriving")
+	default:
+	}
+	for _, c := range clients {
+		c.closeWrite()
+	}
+	select {
+	case <-released:
+	case <-time.After(guard):
+		t.Fatal("the abandoned frames' memory was not released")
+	}
+	waitUntil(t, "the connections to be closed", func() bool { st := srv.Stats(); return st.Open == 0 && st.FrameBytes == 0 })
+}

@@ -59,21 +59,28 @@ func ReadFrameMax(r *bufio.Reader, limit int) ([]byte, error) {
 	return readFrame(r, limit, nil)
 }
 
-// readFrame is ReadFrameMax, adding the memory that holds the frame while it
-// arrives to held (when not nil) and taking it off again before returning.
-func readFrame(r *bufio.Reader, limit int, held *atomic.Int64) ([]byte, error) {
+// frameMemory accounts for the memory of frames being received.
+type frameMemory struct {
+	held      atomic.Int64 // holding frames that are still arriving, now
+	abandoned atomic.Int64 // of frames dropped unfinished, since last reset
+}
+
+// readFrame is ReadFrameMax, accounting for the memory that holds the frame
+// while it arrives in mem (when not nil).
+func readFrame(r *bufio.Reader, limit int, mem *frameMemory) ([]byte, error) {
 	if limit <= 0 {
 		limit = MaxFrameSize
 	}
 	if err := skipToStart(r, limit); err != nil {
 		return nil, err
 	}
-	buf := frameBuffer{held: held}
-	defer buf.reset()
+	buf := frameBuffer{mem: mem}
+	defer buf.abandon() // unless complete
+
 	for {
 		chunk, err := r.ReadSlice(EndBlock)
 		if i := bytes.LastIndexByte(chunk, StartBlock); i >= 0 {
-			buf.reset()
+			buf.abandon()
 			chunk = chunk[i+1:]
 		}
 		done := err == nil
@@ -87,7 +94,9 @@ func readFrame(r *bufio.Reader, limit int, held *atomic.Int64) ([]byte, error) {
 		switch {
 		case done:
 			skipCR(r)
-			return buf.bytes(), nil
+			frame := buf.bytes()
+			buf.complete()
+			return frame, nil
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
 		case errors.Is(err, io.EOF):
@@ -113,9 +122,9 @@ const (
 // frameBuffer accumulates a frame in chunks.
 type frameBuffer struct {
 	chunks [][]byte
-	n      int           // bytes written
-	size   int64         // bytes allocated
-	held   *atomic.Int64 // where size is accounted, if not nil
+	n      int          // bytes written
+	size   int64        // bytes allocated
+	mem    *frameMemory // where size is accounted, if not nil
 }
 
 func (f *frameBuffer) write(p []byte) {
@@ -148,16 +157,24 @@ func (f *frameBuffer) bytes() []byte {
 	return out
 }
 
-// reset drops the chunks and their accounting.
-func (f *frameBuffer) reset() {
+// complete drops the chunks of a frame that has been handed over.
+func (f *frameBuffer) complete() {
 	f.grow(-f.size)
 	f.chunks, f.n = nil, 0
 }
 
+// abandon drops the chunks of a frame that will never be complete.
+func (f *frameBuffer) abandon() {
+	if f.mem != nil && f.size > 0 {
+		f.mem.abandoned.Add(f.size)
+	}
+	f.complete()
+}
+
 func (f *frameBuffer) grow(d int64) {
 	f.size += d
-	if f.held != nil && d != 0 {
-		f.held.Add(d)
+	if f.mem != nil && d != 0 {
+		f.mem.held.Add(d)
 	}
 }
 
