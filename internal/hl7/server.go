@@ -48,7 +48,8 @@ type Handler func(ctx context.Context, raw []byte) []byte
 // Every sender on the network is untrusted, so what one connection can hold
 // is bounded: the number of connections (overall and per source address),
 // the time to send one frame whatever the pace, and the frame's size; memory
-// follows the bytes actually received.
+// follows the bytes actually received, and is handed back to the system
+// once connections have dropped several MiB of unfinished frames.
 type Server struct {
 	// Logger receives connection and error events; nil means slog.Default().
 	Logger *slog.Logger
