@@ -27,14 +27,7 @@ func liveHeap() uint64 {
 // only turns a hang into a failure; nothing asserts how fast cond comes true.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		runtime.Gosched()
-		time.Sleep(5 * time.Millisecond) // poll interval, not synchronisation
-	}
+	require.Eventually(t, cond, 60*time.Second, 5*time.Millisecond, "waiting for %s", what)
 }
 
 // dialFrom opens a connection to addr from the loopback address 127.0.1.src,
