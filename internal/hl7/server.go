@@ -93,9 +93,10 @@ type Server struct {
 	received atomic.Uint64
 	mem      frameMemory
 
-	releasing     bool      // a release of memory is scheduled
-	lastRelease   time.Time // when the last one ran
-	releaseMemory func()    // nil: debug.FreeOSMemory; tests watch it
+	releaseTimer  *time.Timer    // of the release of memory scheduled, if any
+	releases      sync.WaitGroup // the scheduled or running release
+	lastRelease   time.Time      // when the last one ran
+	releaseMemory func()         // nil: debug.FreeOSMemory; tests watch it
 }
 
 // Stats is a snapshot of a Server's connection counters, for metrics.
@@ -136,6 +137,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, handler Handler) er
 	}
 	log := s.logger()
 	defer ln.Close()
+	defer s.stopReleases()
 
 	// stopCtx ends the read loops; handlerCtx ends handlers, later.
 	stopCtx, stop := context.WithCancel(ctx)
@@ -381,12 +383,13 @@ func (s *Server) releaseAbandoned() {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.releasing {
+	if s.releaseTimer != nil {
 		return
 	}
-	s.releasing = true
 	wait := max(releaseDelay, releaseInterval-time.Since(s.lastRelease))
-	time.AfterFunc(wait, func() {
+	s.releases.Add(1)
+	s.releaseTimer = time.AfterFunc(wait, func() {
+		defer s.releases.Done()
 		n := s.mem.abandoned.Swap(0)
 		release := s.releaseMemory
 		if release == nil {
@@ -395,9 +398,21 @@ func (s *Server) releaseAbandoned() {
 		release()
 		s.logger().Info("mllp returned the memory of abandoned messages to the system", "abandoned_bytes", n)
 		s.mu.Lock()
-		s.releasing, s.lastRelease = false, time.Now()
+		s.releaseTimer, s.lastRelease = nil, time.Now()
 		s.mu.Unlock()
 	})
+}
+
+// stopReleases cancels a scheduled release of memory, or waits for one that
+// is running, so that nothing of Serve outlives it.
+func (s *Server) stopReleases() {
+	s.mu.Lock()
+	if t := s.releaseTimer; t != nil && t.Stop() {
+		s.releaseTimer = nil
+		s.releases.Done()
+	}
+	s.mu.Unlock()
+	s.releases.Wait()
 }
 
 // handshake runs the TLS handshake within the frame timeout: a client that
