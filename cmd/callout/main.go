@@ -186,14 +186,14 @@ func migrateCmd(ctx context.Context, e *env, args []string) error {
 }
 
 func labCreateCmd(ctx context.Context, e *env, args []string) error {
-	fs, db := flags(e, "lab create", "lab create --name NAME [--share-comment] [--mandatory-comments] [--hide-patient-name] [--db URL]")
+	fs, db := flags(e, "lab create", "lab create --name NAME [--share-comment] [--mandatory-comments] [--hide-patient-name] [--hl7-facility NAME [--hl7-cert-subject DN]]... [--db URL]")
 	name := fs.String("name", "", "the lab's name (required)")
 	share := fs.Bool("share-comment", false, "include the callout comment in emails")
 	mandatory := fs.Bool("mandatory-comments", false, "refuse callouts without a comment")
 	hide := fs.Bool("hide-patient-name", false, "replace the patient's name by the accession number in messages")
 	instr := fs.String("additional-instruction", "", "standing instruction shown in every callout dialog")
-	var facilities listFlag
-	fs.Var(&facilities, "hl7-facility", "an HL7 sending facility (MSH-4) whose results this lab accepts; repeatable")
+	var facilities facilityFlags
+	facilities.register(fs, "an HL7 sending facility (MSH-4) whose results this lab accepts; repeatable")
 	number := fs.String("hl7-order-number", "placer", "which HL7 order number is the Order ID: placer (ORC-2/OBR-2) or filler (ORC-3/OBR-3)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -215,7 +215,7 @@ func labCreateCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if len(facilities) > 0 || *number == "filler" {
-		if err := st.SetHL7(ctx, id, facilities, *number == "filler"); err != nil {
+		if err := st.SetHL7Facilities(ctx, id, facilities, *number == "filler"); err != nil {
 			return err
 		}
 	}
@@ -224,10 +224,10 @@ func labCreateCmd(ctx context.Context, e *env, args []string) error {
 }
 
 func labUpdateCmd(ctx context.Context, e *env, args []string) error {
-	fs, db := flags(e, "lab update", "lab update --lab ID [--hl7-facility NAME ...] [--hl7-order-number placer|filler] [--db URL]")
+	fs, db := flags(e, "lab update", "lab update --lab ID [--hl7-facility NAME [--hl7-cert-subject DN]]... [--hl7-order-number placer|filler] [--db URL]")
 	lab := fs.Int64("lab", 0, "the lab's id (required)")
-	var facilities listFlag
-	fs.Var(&facilities, "hl7-facility", "an HL7 sending facility (MSH-4) this lab accepts; repeatable; given, it replaces the list")
+	var facilities facilityFlags
+	facilities.register(fs, "an HL7 sending facility (MSH-4) this lab accepts; repeatable; given, it replaces the list")
 	number := fs.String("hl7-order-number", "", "placer or filler: which HL7 order number is the Order ID (default: unchanged)")
 	clear := fs.Bool("no-hl7-facilities", false, "accept HL7 from no facility any more")
 	if err := parse(fs, args); err != nil {
@@ -251,7 +251,7 @@ func labUpdateCmd(ctx context.Context, e *env, args []string) error {
 	}
 	defer st.Close()
 	// What is not given stays as it is.
-	current, err := st.HL7Facilities(ctx, *lab)
+	current, err := st.LabHL7Facilities(ctx, *lab)
 	if err != nil {
 		return err
 	}
@@ -265,14 +265,14 @@ func labUpdateCmd(ctx context.Context, e *env, args []string) error {
 	if *number != "" {
 		useFiller = *number == "filler"
 	}
-	if err := st.SetHL7(ctx, *lab, current, useFiller); err != nil {
+	if err := st.SetHL7Facilities(ctx, *lab, current, useFiller); err != nil {
 		return err
 	}
 	numbering := "placer"
 	if useFiller {
 		numbering = "filler"
 	}
-	fmt.Fprintf(e.stdout, "lab %d accepts HL7 from: %s (Order ID: %s number)\n", *lab, strings.Join(current, ", "), numbering)
+	fmt.Fprintf(e.stdout, "lab %d accepts HL7 from: %s (Order ID: %s number)\n", *lab, describeFacilities(current), numbering)
 	return nil
 }
 

@@ -32,11 +32,22 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	tlsConfig, err := serverTLS(e, "CALLOUT_TLS_CERT", "CALLOUT_TLS_KEY")
+	if err != nil {
+		return err
+	}
+	mllp, err := mllpServer(e)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	url := "http://" + ln.Addr().String()
+	if tlsConfig != nil {
+		url = "https://" + ln.Addr().String()
+	}
 	rt, err := newRuntime(ctx, e, *db, !*noWork, true, url)
 	if err != nil {
 		ln.Close()
@@ -78,13 +89,13 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	web.New(web.Config{Service: svc, Accounts: st, Worklist: st, Log: e.log, BaseURL: baseURL, SecureCookies: secure}).Mount(api)
 
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
-	if a := e.getenv("CALLOUT_MLLP_ADDR"); a != "" {
-		mllp, err := serveMLLP(ctx, e, rt, a)
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, TLSConfig: tlsConfig}
+	if mllp != nil {
+		addr, err := serveMLLP(ctx, e, rt, mllp, reg)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "HL7 v2 (MLLP) on %s\n", mllp)
+		fmt.Fprintf(e.stdout, "HL7 v2 (MLLP) on %s\n", addr)
 	}
 	fmt.Fprintf(e.stdout, "Callout is listening on %s (database: %s)\n", url, st.Engine)
 	if demoToken != "" {
@@ -103,7 +114,13 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	}
 	e.log.Info("serving", "addr", ln.Addr().String(), "engine", st.Engine)
 
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err

@@ -125,7 +125,9 @@ func runMLLP(ctx context.Context, cfg Config, conns int, in *ingest.Ingester) (s
 	serveCtx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() {
-		served <- (&hl7.Server{Logger: slog.New(slog.DiscardHandler)}).Serve(serveCtx, ln, in.Handle)
+		// Every bench connection comes from loopback: no connection limits.
+		srv := &hl7.Server{Logger: slog.New(slog.DiscardHandler), MaxConns: -1, MaxConnsPerIP: -1}
+		served <- srv.Serve(serveCtx, ln, in.Handle)
 	}()
 	defer func() {
 		stop()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 )
 
 // MLLP block characters.
@@ -52,39 +53,128 @@ func ReadFrame(r *bufio.Reader) ([]byte, error) {
 // or after non-blank data with no start block; and ErrFrameTooLarge when a
 // frame, or the junk before it, exceeds limit bytes (limit <= 0 means
 // MaxFrameSize).
+//
+// Memory grows with the bytes that actually arrive, never with the limit.
 func ReadFrameMax(r *bufio.Reader, limit int) ([]byte, error) {
+	return readFrame(r, limit, nil)
+}
+
+// frameMemory accounts for the memory of frames being received.
+type frameMemory struct {
+	held      atomic.Int64 // holding frames that are still arriving, now
+	abandoned atomic.Int64 // of frames dropped unfinished, since last reset
+}
+
+// readFrame is ReadFrameMax, accounting for the memory that holds the frame
+// while it arrives in mem (when not nil).
+func readFrame(r *bufio.Reader, limit int, mem *frameMemory) ([]byte, error) {
 	if limit <= 0 {
 		limit = MaxFrameSize
 	}
 	if err := skipToStart(r, limit); err != nil {
 		return nil, err
 	}
-	buf := make([]byte, 0, 1024)
+	buf := frameBuffer{mem: mem}
+	defer buf.abandon() // unless complete
+
 	for {
 		chunk, err := r.ReadSlice(EndBlock)
 		if i := bytes.LastIndexByte(chunk, StartBlock); i >= 0 {
-			buf, chunk = buf[:0], chunk[i+1:]
+			buf.abandon()
+			chunk = chunk[i+1:]
 		}
 		done := err == nil
 		if done {
 			chunk = chunk[:len(chunk)-1] // drop EndBlock
 		}
-		if len(buf)+len(chunk) > limit {
+		if buf.n+len(chunk) > limit {
 			return nil, fmt.Errorf("%w: more than %d bytes", ErrFrameTooLarge, limit)
 		}
-		buf = append(buf, chunk...)
+		buf.write(chunk)
 		switch {
 		case done:
 			skipCR(r)
-			return buf, nil
+			frame := buf.bytes()
+			buf.complete()
+			return frame, nil
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
 		case errors.Is(err, io.EOF):
 			return nil, fmt.Errorf("%w: input ended after %d bytes without end block 0x1C 0x0D: %w",
-				ErrIncompleteFrame, len(buf), io.ErrUnexpectedEOF)
+				ErrIncompleteFrame, buf.n, io.ErrUnexpectedEOF)
 		default:
 			return nil, fmt.Errorf("hl7: reading MLLP frame: %w", err)
 		}
+	}
+}
+
+// Chunks of a frame being received: the first is small, as most messages
+// are, and each next one doubles up to the largest. A frame never holds more
+// than one partly filled chunk beyond the bytes received, and nothing is
+// copied until the frame is complete, so a growing frame leaves no garbage
+// behind (the old arrays of an append-grown slice would linger until the
+// next collection, several times the live heap with a high GOGC).
+const (
+	firstChunk = 4 << 10
+	maxChunk   = 64 << 10
+)
+
+// frameBuffer accumulates a frame in chunks.
+type frameBuffer struct {
+	chunks [][]byte
+	n      int          // bytes written
+	size   int64        // bytes allocated
+	mem    *frameMemory // where size is accounted, if not nil
+}
+
+func (f *frameBuffer) write(p []byte) {
+	for len(p) > 0 {
+		last := len(f.chunks) - 1
+		if last < 0 || len(f.chunks[last]) == cap(f.chunks[last]) {
+			size := min(firstChunk<<len(f.chunks), maxChunk)
+			f.chunks = append(f.chunks, make([]byte, 0, size))
+			f.grow(int64(size))
+			last++
+		}
+		c := f.chunks[last]
+		k := min(len(p), cap(c)-len(c))
+		f.chunks[last] = append(c, p[:k]...)
+		f.n += k
+		p = p[k:]
+	}
+}
+
+// bytes returns the frame in one slice: the only chunk as it is, else an
+// exact copy.
+func (f *frameBuffer) bytes() []byte {
+	if len(f.chunks) == 1 {
+		return f.chunks[0]
+	}
+	out := make([]byte, 0, f.n)
+	for _, c := range f.chunks {
+		out = append(out, c...)
+	}
+	return out
+}
+
+// complete drops the chunks of a frame that has been handed over.
+func (f *frameBuffer) complete() {
+	f.grow(-f.size)
+	f.chunks, f.n = nil, 0
+}
+
+// abandon drops the chunks of a frame that will never be complete.
+func (f *frameBuffer) abandon() {
+	if f.mem != nil && f.size > 0 {
+		f.mem.abandoned.Add(f.size)
+	}
+	f.complete()
+}
+
+func (f *frameBuffer) grow(d int64) {
+	f.size += d
+	if f.mem != nil && d != 0 {
+		f.mem.held.Add(d)
 	}
 }
 

@@ -6,7 +6,8 @@
 //	AE  not stored because of a transient fault (database unavailable, lock
 //	    timeout): send the same message again later
 //	AR  rejected for good: not ORU^R01, bad structure, a facility no lab
-//	    accepts, a field that breaks a rule (MSA-3/ERR say which); sending
+//	    accepts or one bound to a client certificate the connection did not
+//	    present, a field that breaks a rule (MSA-3/ERR say which); sending
 //	    the same message again would be refused again
 package ingest
 
@@ -29,6 +30,9 @@ type Store interface {
 	// pass (database unavailable, lock timeout): only then is the sender
 	// asked to send the message again.
 	Transient(err error) bool
+	// FacilityCertSubject returns the client certificate subject the
+	// facility is bound to, "" for none.
+	FacilityCertSubject(ctx context.Context, facility string) (string, error)
 }
 
 // Ingester turns raw messages into stored results and ACKs.
@@ -48,10 +52,11 @@ type Ingester struct {
 }
 
 type labEntry struct {
-	labID     int64
-	numbering hl7.Numbering
-	limits    []callout.CriticalLimit
-	expires   time.Time
+	labID       int64
+	numbering   hl7.Numbering
+	limits      []callout.CriticalLimit
+	certSubject string // the facility's sender, see senderAllowed
+	expires     time.Time
 }
 
 // labCacheTTL bounds how stale a cached facility or limit may be.
@@ -82,7 +87,11 @@ func (in *Ingester) lab(ctx context.Context, facility string) (labEntry, error) 
 	if useFiller {
 		numbering = hl7.NumberFiller
 	}
-	e = labEntry{labID: labID, numbering: numbering, limits: limits, expires: time.Now().Add(labCacheTTL)}
+	subject, err := in.Store.FacilityCertSubject(ctx, facility)
+	if err != nil {
+		return labEntry{}, err
+	}
+	e = labEntry{labID: labID, numbering: numbering, limits: limits, certSubject: subject, expires: time.Now().Add(labCacheTTL)}
 	in.mu.Lock()
 	if in.labs == nil || len(in.labs) > 1000 {
 		in.labs = map[string]labEntry{}
@@ -174,6 +183,12 @@ func (in *Ingester) Process(ctx context.Context, raw []byte) ([]byte, Outcome) {
 	if err != nil {
 		code, reason, issue := in.ackFor(err, "look up facility")
 		return reply(code, reason, Outcome{}, issue)
+	}
+	if !in.senderAllowed(ctx, oru.SendingFacility, lab.certSubject) {
+		reason := "sending facility (MSH-4) " + quote(oru.SendingFacility) +
+			" is bound to a TLS client certificate that this connection did not present"
+		return reply(hl7.AckReject, reason, Outcome{LabID: labID}, hl7.Issue{Location: hl7.Location{Segment: "MSH", Sequence: 1, Field: 4},
+			Code: hl7.CodeTableValueNotFound, Severity: hl7.SeverityError, Message: reason})
 	}
 	if err := oru.CheckOrderNumbers(lab.numbering); err != nil {
 		// Checked here to locate the field in the ACK; callout.Ingest refuses

@@ -27,36 +27,14 @@ func (s *Store) LabForFacility(ctx context.Context, facility string) (int64, boo
 	return labID, number == "filler", nil
 }
 
-// SetHL7 sets the sending facilities a lab accepts (replacing its list) and
-// whether its Order ID is the filler order number. A facility belongs to one
-// lab: naming another lab's facility is a conflict.
+// SetHL7 sets the sending facilities a lab accepts, none bound to a
+// certificate; see SetHL7Facilities.
 func (s *Store) SetHL7(ctx context.Context, labID int64, facilities []string, useFiller bool) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		number := "placer"
-		if useFiller {
-			number = "filler"
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE labs SET hl7_order_number = $2 WHERE id = $1`, labID, number)
-		if err != nil {
-			return fmt.Errorf("set HL7 order number of lab %d: %w", labID, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return callout.Errorf(callout.KindNotFound, "lab %d does not exist", labID)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM lab_hl7_facilities WHERE lab_id = $1`, labID); err != nil {
-			return fmt.Errorf("clear facilities of lab %d: %w", labID, err)
-		}
-		for _, f := range facilities {
-			_, err := tx.ExecContext(ctx, `INSERT INTO lab_hl7_facilities (facility, lab_id) VALUES ($1, $2)`, f, labID)
-			if isUnique(err) {
-				return callout.Errorf(callout.KindConflict, "facility %q already belongs to another lab", f)
-			}
-			if err != nil {
-				return fmt.Errorf("add facility %q to lab %d: %w", f, labID, err)
-			}
-		}
-		return nil
-	})
+	fs := make([]callout.HL7Facility, len(facilities))
+	for i, f := range facilities {
+		fs[i].Name = f
+	}
+	return s.SetHL7Facilities(ctx, labID, fs, useFiller)
 }
 
 // LabHL7Numbering returns whether the lab numbers orders by the filler
