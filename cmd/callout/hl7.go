@@ -110,7 +110,9 @@ func hl7SendCmd(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// describeACK renders an ACK as "AA CTRL-1 stored" (MSA-1, MSA-2, MSA-3).
+// describeACK renders an ACK as "AA CTRL-1 stored" (MSA-1, MSA-2, and the
+// reason). MSA-3 is cut at 80 characters for v2.3 senders, so the reason is
+// the first error's whole text (ERR-7, else ERR-8) when the ACK has one.
 func describeACK(raw []byte) string {
 	m, err := hl7.Parse(raw)
 	if err != nil {
@@ -120,7 +122,19 @@ func describeACK(raw []byte) string {
 	if msa == nil {
 		return "ACK without MSA"
 	}
-	return strings.TrimSpace(msa.Field(1) + " " + msa.Field(2) + " " + msa.Field(3))
+	reason := msa.Field(3)
+	for _, e := range m.All("ERR") {
+		if e.Field(4) != "E" {
+			continue
+		}
+		if t := e.Field(7); t != "" {
+			reason = t
+		} else if t := e.Field(8); t != "" {
+			reason = t
+		}
+		break
+	}
+	return strings.TrimSpace(msa.Field(1) + " " + msa.Field(2) + " " + reason)
 }
 
 // tlsFlags are hl7 send's TLS flags; any of them turns TLS on.

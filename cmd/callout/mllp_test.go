@@ -96,9 +96,9 @@ func TestMLLPFrameTimeoutFromEnv(t *testing.T) {
 // comes back when a connection closes.
 func TestMLLPConnectionCapFromEnv(t *testing.T) {
 	t.Parallel()
-	mllp := freeAddr(t)
-	env := map[string]string{"CALLOUT_MLLP_ADDR": mllp, "CALLOUT_MLLP_MAX_CONNS": "2"}
-	url, _ := serveEnv(t, func(k string) string { return env[k] }, storetest.SQLite.URL(t))
+	mllp, metrics := freeAddr(t), freeAddr(t)
+	env := map[string]string{"CALLOUT_MLLP_ADDR": mllp, "CALLOUT_MLLP_MAX_CONNS": "2", "CALLOUT_METRICS_ADDR": metrics}
+	serveEnv(t, func(k string) string { return env[k] }, storetest.SQLite.URL(t))
 
 	a, b := dialMLLP(t, mllp), dialMLLP(t, mllp)
 	require.Equal(t, "AR", a.exchange(probeMessage))
@@ -106,7 +106,7 @@ func TestMLLPConnectionCapFromEnv(t *testing.T) {
 	c := dialMLLP(t, mllp)
 	_ = hl7.WriteFrame(c.c, []byte(probeMessage)) // may already fail: refused
 	c.requireClosedByServer()
-	status, body := get(t, url+"/metrics", "")
+	status, body := get(t, "http://"+metrics+"/metrics", "")
 	require.Equal(t, 200, status)
 	require.Contains(t, body, "callout_mllp_connections_refused_total 1\n")
 	require.Contains(t, body, "callout_mllp_connections 2\n")
