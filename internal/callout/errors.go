@@ -18,7 +18,9 @@ const (
 	KindUnauthorized  Kind = "unauthorized"
 	KindForbidden     Kind = "forbidden"
 	KindTooLarge      Kind = "too_large"
-	KindInternal      Kind = "internal"
+	// KindTooManyRequests asks the caller to wait before trying again.
+	KindTooManyRequests Kind = "too_many_requests"
+	KindInternal        Kind = "internal"
 )
 
 // Error is an error a user can act on: its Message is safe to show, and its
