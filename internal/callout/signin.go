@@ -195,7 +195,9 @@ func (s *SignIn) Attempt(ctx context.Context, a Attempt) (User, error) {
 		PasswordMatches("", a.Password) // as slow as a real check
 		return User{}, s.fail(ctx, a, name, keys, nil, SignInUnknownUser)
 	}
-	if a.Password == "" || !PasswordMatches(u.PasswordHash, a.Password) {
+	// Always the full check, even for an empty password: a quicker answer
+	// would tell that the name is a user's.
+	if !PasswordMatches(u.PasswordHash, a.Password) {
 		return User{}, s.fail(ctx, a, name, keys, &u, SignInWrongPassword)
 	}
 	if len(counts) > 0 {
