@@ -18,9 +18,8 @@ const (
 	KindUnauthorized  Kind = "unauthorized"
 	KindForbidden     Kind = "forbidden"
 	KindTooLarge      Kind = "too_large"
-	// KindTooManyRequests asks the caller to wait before trying again.
-	KindTooManyRequests Kind = "too_many_requests"
-	KindInternal        Kind = "internal"
+	KindThrottled     Kind = "too_many_requests" // wait before trying again
+	KindInternal      Kind = "internal"
 )
 
 // Error is an error a user can act on: its Message is safe to show, and its

@@ -145,7 +145,7 @@ type Attempt struct {
 // answer does not tell which of them was wrong.
 var ErrWrongCredentials = Errorf(KindUnauthorized, "the user name or password is wrong")
 
-// Throttled is the cause of a refusal of kind too many requests: how long
+// Throttled is the cause of a refusal of kind throttled: how long
 // to wait before trying again.
 type Throttled struct{ Wait time.Duration }
 
@@ -162,7 +162,7 @@ func RetryAfter(err error) (time.Duration, bool) {
 }
 
 // Attempt signs a user in: the user when name and password match; an
-// error of kind too many requests (see RetryAfter), without a password
+// error of kind throttled (see RetryAfter), without a password
 // check, while the name or the address is throttled; ErrWrongCredentials
 // otherwise, after counting and auditing the failure. When ctx ends while
 // waiting for a password check, it returns ctx's error and counts nothing.
@@ -217,7 +217,7 @@ func (s *SignIn) throttled(ctx context.Context, keys []ThrottleKey) ([]ThrottleC
 	}
 	if wait := throttleWait(counts, s.Now()); wait > 0 {
 		s.Log.Info("sign-in throttled", "user", keys[0].Value, "address", keys[1].Value, "retry_after", wait.String())
-		return nil, &Error{Kind: KindTooManyRequests, Err: Throttled{wait},
+		return nil, &Error{Kind: KindThrottled, Err: Throttled{wait},
 			Message: fmt.Sprintf("too many failed sign-ins for this user name or from this address: try again in %s", waitText(wait))}
 	}
 	return counts, nil

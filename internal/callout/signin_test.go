@@ -70,7 +70,7 @@ func TestSignInBoundsPasswordChecks(t *testing.T) {
 		// Every slot busy: a throttled attempt still answers at once.
 		release = s.HoldPasswordChecks()
 		_, err = s.Attempt(context.Background(), callout.Attempt{Name: "asha", Password: pw, Address: addr})
-		require.Equal(t, callout.KindTooManyRequests, callout.ErrorKind(err))
+		require.Equal(t, callout.KindThrottled, callout.ErrorKind(err))
 		wait, ok := callout.RetryAfter(err)
 		require.True(t, ok)
 		require.Equal(t, time.Second, wait)

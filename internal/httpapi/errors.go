@@ -8,15 +8,15 @@ import (
 
 // statusOf is the one map from error kind to HTTP status.
 var statusOf = map[callout.Kind]int{
-	callout.KindInvalid:         http.StatusBadRequest,
-	callout.KindUnprocessable:   http.StatusUnprocessableEntity,
-	callout.KindNotFound:        http.StatusNotFound,
-	callout.KindConflict:        http.StatusConflict,
-	callout.KindUnauthorized:    http.StatusUnauthorized,
-	callout.KindForbidden:       http.StatusForbidden,
-	callout.KindTooLarge:        http.StatusRequestEntityTooLarge,
-	callout.KindTooManyRequests: http.StatusTooManyRequests,
-	callout.KindInternal:        http.StatusInternalServerError,
+	callout.KindInvalid:       http.StatusBadRequest,
+	callout.KindUnprocessable: http.StatusUnprocessableEntity,
+	callout.KindNotFound:      http.StatusNotFound,
+	callout.KindConflict:      http.StatusConflict,
+	callout.KindUnauthorized:  http.StatusUnauthorized,
+	callout.KindForbidden:     http.StatusForbidden,
+	callout.KindTooLarge:      http.StatusRequestEntityTooLarge,
+	callout.KindThrottled:     http.StatusTooManyRequests,
+	callout.KindInternal:      http.StatusInternalServerError,
 }
 
 // errorBody is the shape of every error answer:

@@ -131,7 +131,7 @@ func errorStatus(err error) int {
 		return http.StatusForbidden
 	case callout.KindTooLarge:
 		return http.StatusRequestEntityTooLarge
-	case callout.KindTooManyRequests:
+	case callout.KindThrottled:
 		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
