@@ -55,6 +55,13 @@ func serve(t *testing.T, db string, extra ...string) (url, token string) {
 // directory of its own unless the environment names one.
 func serveEnv(t *testing.T, getenv func(string) string, db string, extra ...string) (url, token string) {
 	t.Helper()
+	url, token, _ = serveOut(t, getenv, db, extra...)
+	return url, token
+}
+
+// serveOut is serveEnv that also returns what the program printed.
+func serveOut(t *testing.T, getenv func(string) string, db string, extra ...string) (url, token string, out *syncBuffer) {
+	t.Helper()
 	indexDir := t.TempDir()
 	base := getenv
 	getenv = func(k string) string {
@@ -64,7 +71,7 @@ func serveEnv(t *testing.T, getenv func(string) string, db string, extra ...stri
 		return indexDir
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out = &syncBuffer{}
 	done := make(chan int, 1)
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, extra...)
 	go func() { done <- run(ctx, args, getenv, out, io.Discard) }()
@@ -82,7 +89,7 @@ func serveEnv(t *testing.T, getenv func(string) string, db string, extra ...stri
 	if m := regexp.MustCompile(`token \(admin\): (\S+)`).FindStringSubmatch(out.String()); m != nil {
 		token = m[1]
 	}
-	return url, token
+	return url, token, out
 }
 
 func get(t *testing.T, url, token string) (int, string) {
@@ -104,16 +111,28 @@ func TestProgram(t *testing.T) {
 		t.Run("ServeDemo", func(t *testing.T) {
 			t.Parallel()
 			db := e.URL(t)
-			url, token := serve(t, db, "--demo")
+			env := map[string]string{"CALLOUT_METRICS_ADDR": "127.0.0.1:0"}
+			url, token, out := serveOut(t, func(k string) string { return env[k] }, db, "--demo")
 			require.True(t, strings.HasPrefix(token, "co_"))
 			status, body := get(t, url+"/api/v1/worklist?critical_values=1,4", token)
 			require.Equal(t, 200, status, body)
 			require.Contains(t, body, "ORD-1001")
 			require.Contains(t, body, "Maria Müller")
-			status, body = get(t, url+"/metrics", "")
+			// Metrics are served on their own listener only: the public
+			// address does not answer them, with or without a token.
+			status, _ = get(t, url+"/metrics", "")
+			require.Equal(t, 404, status, "metrics on the public address")
+			status, _ = get(t, url+"/metrics", token)
+			require.Equal(t, 404, status, "metrics on the public address")
+			m := regexp.MustCompile(`Metrics on (http://\S+/metrics)`).FindStringSubmatch(out.String())
+			require.NotNil(t, m, out.String())
+			status, body = get(t, m[1], "")
 			require.Equal(t, 200, status)
 			require.Regexp(t, `callout_db_queries_total [1-9]`, body)
 			require.Contains(t, body, "callout_http_request_duration_seconds_bucket")
+			require.Contains(t, body, `route="GET /api/v1/worklist"`, "the public API's requests are counted")
+			status, _ = get(t, strings.TrimSuffix(m[1], "/metrics")+"/api/v1/worklist", token)
+			require.Equal(t, 404, status, "the metrics listener serves nothing else")
 			status, _ = get(t, url+"/healthz", "")
 			require.Equal(t, 200, status)
 			status, body = get(t, url+"/fhir/r4/metadata", "")

@@ -1,19 +1,18 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"callout/internal/callout"
 	"callout/internal/fhir"
@@ -67,9 +66,11 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 		Help: "Statements sent to the database, BEGIN and COMMIT included.",
 	}, func() float64 { return float64(st.Queries.Load()) }))
 	api := httpapi.New(httpapi.Config{Service: svc, Log: e.log, Ping: st.DB.PingContext, Metrics: httpapi.NewMetrics(reg)})
-	api.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	fhir.Mount(api, st, e.log)
-	baseURL := cmp.Or(e.getenv("CALLOUT_BASE_URL"), url)
+	baseURL, err := publicURL(e.getenv("CALLOUT_BASE_URL"), url)
+	if err != nil {
+		return err
+	}
+	fhir.Mount(api, st, baseURL, e.log)
 	secure, err := secureCookies(e.getenv("CALLOUT_SECURE_COOKIES"), baseURL)
 	if err != nil {
 		return err
@@ -96,9 +97,17 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "Try: curl -H 'Authorization: Bearer %s' %s/api/v1/worklist\n", demoToken, url)
 		fmt.Fprintf(e.stdout, "Demo user: demo / %s (sign in at %s/)\n", demoPassword, url)
 	}
+	errc := make(chan error, 2)
+	if a := e.getenv("CALLOUT_METRICS_ADDR"); a != "" {
+		maddr, stop, err := serveMetrics(a, reg, errc)
+		if err != nil {
+			return err
+		}
+		defer stop(context.Background())
+		fmt.Fprintf(e.stdout, "Metrics on http://%s/metrics\n", maddr)
+	}
 	e.log.Info("serving", "addr", ln.Addr().String(), "engine", st.Engine)
 
-	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
@@ -112,6 +121,21 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// publicURL reads CALLOUT_BASE_URL, the address users and integrators reach
+// the service at (default the listen address): links in emails and FHIR
+// bundles are built from it, never from a request's Host header.
+func publicURL(v, listen string) (string, error) {
+	if v == "" {
+		return listen, nil
+	}
+	u, err := neturl.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("CALLOUT_BASE_URL=%q is not an http:// or https:// address such as https://callout.lab.example", v)
+	}
+	return strings.TrimRight(v, "/"), nil
 }
 
 // secureCookies reads CALLOUT_SECURE_COOKIES: whether the session cookie is

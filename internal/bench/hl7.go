@@ -228,7 +228,7 @@ func newFloorMessage() (*floorMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	rm := ingest.Map(oru, false)
+	rm := ingest.Map(oru, hl7.NumberPlacer)
 	if len(rm.Orders) != 1 || len(rm.Orders[0].Reports) != 1 {
 		return nil, fmt.Errorf("the bench message maps to %d orders, want 1 with 1 report", len(rm.Orders))
 	}

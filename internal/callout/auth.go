@@ -27,6 +27,14 @@ func (s *Service) CreateToken(ctx context.Context, labID int64, user string, rol
 	if user == "" || len(user) > 200 {
 		return "", Errorf(KindInvalid, "a token needs a user name of at most 200 bytes")
 	}
+	if err := CheckLine("the token's user name", user); err != nil {
+		return "", err
+	}
+	for _, d := range departments {
+		if err := checkText("department", d); err != nil {
+			return "", err
+		}
+	}
 	if _, err := ParseRole(string(role)); err != nil {
 		return "", err
 	}
@@ -50,7 +58,12 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 }
 
 // Replay returns the answer stored under the caller's idempotency key, or nil.
+// The key is checked here, where every idempotent request starts: it is
+// looked up and stored as text, so it follows the single-line rules.
 func (s *Service) Replay(ctx context.Context, p Principal, key string) (*StoredResponse, error) {
+	if err := CheckLine("Idempotency-Key", key); err != nil {
+		return nil, err
+	}
 	return s.Store.Replay(ctx, p.LabID, key)
 }
 

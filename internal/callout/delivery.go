@@ -175,6 +175,9 @@ func (s *Service) SetEmailTemplate(ctx context.Context, p Principal, src string,
 	if len(src) > 256<<10 {
 		return Errorf(KindUnprocessable, "the template is larger than 256 KiB")
 	}
+	if err := checkDocument("template", src); err != nil {
+		return err
+	}
 	if strings.TrimSpace(src) != "" {
 		if err := validate(src); err != nil {
 			return Errorf(KindUnprocessable, "the template does not parse: %s", err.Error())

@@ -2,6 +2,7 @@ package callout
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -63,6 +64,13 @@ func (l CriticalLimit) Matches(p Parameter) bool {
 func ValidateLimits(ls []CriticalLimit) error {
 	seen := map[string]bool{}
 	for i, l := range ls {
+		at := fmt.Sprintf("limits[%d].", i)
+		if err := checkText(at+"name", l.Name); err != nil {
+			return err
+		}
+		if err := checkText(at+"unit", l.Unit); err != nil {
+			return err
+		}
 		key := strings.ToLower(strings.TrimSpace(l.Name)) + "\x00" + strings.ToLower(strings.TrimSpace(l.Unit))
 		switch {
 		case strings.TrimSpace(l.Name) == "":
@@ -73,8 +81,6 @@ func ValidateLimits(ls []CriticalLimit) error {
 			return Errorf(KindUnprocessable, "limits[%d] (%s): critical_low is above critical_high", i, l.Name)
 		case seen[key]:
 			return Errorf(KindUnprocessable, "limits[%d]: %s %s is listed twice", i, l.Name, l.Unit)
-		case len(l.Name) > maxText || len(l.Unit) > maxText:
-			return Errorf(KindUnprocessable, "limits[%d]: text longer than %d bytes", i, maxText)
 		}
 		seen[key] = true
 	}
@@ -207,7 +213,17 @@ func Ingest(ctx context.Context, st IngestStore, labID int64, m ResultMessage, n
 	return IngestResult{LabID: labID, Duplicate: dup, BillIDs: bills}, err
 }
 
+// validateResults checks a result message before anything is stored. Its
+// refusals are deterministic — the same message is refused every time — so
+// the sender is told not to send it again. Field names say where in the HL7
+// message the text came from.
 func validateResults(m ResultMessage) error {
+	if err := checkText("the sending facility (MSH-4)", m.Facility); err != nil {
+		return err
+	}
+	if err := checkText("the control id (MSH-10)", m.ControlID); err != nil {
+		return err
+	}
 	if strings.TrimSpace(m.ControlID) == "" {
 		return Errorf(KindUnprocessable, "the message has no control id (MSH-10)")
 	}
@@ -215,14 +231,33 @@ func validateResults(m ResultMessage) error {
 		return Errorf(KindUnprocessable, "the message carries no order")
 	}
 	for i, o := range m.Orders {
+		if err := checkText(fmt.Sprintf("order %d: the order number (ORC-2/OBR-2, or ORC-3/OBR-3)", i+1), o.LabBillID); err != nil {
+			return err
+		}
 		if strings.TrimSpace(o.LabBillID) == "" {
 			return Errorf(KindUnprocessable, "order %d has no order number (ORC-2/OBR-2, or the filler number ORC-3/OBR-3 if the lab uses it)", i+1)
 		}
-		if err := checkText("order number", o.LabBillID); err != nil {
-			return err
+		at := "order " + o.LabBillID + ": "
+		for _, f := range []struct{ name, v string }{
+			{"the accession number (OBR-2/OBR-3)", o.AccessionNumber},
+			{"patient.name (PID-5)", o.Patient.Name}, {"patient.email (PID-13)", o.Patient.Email},
+			{"patient.phone (PID-13)", o.Patient.Phone}, {"patient.fax", o.Patient.Fax},
+			{"referral.name (OBR-16/ORC-12)", o.Referral.Name}, {"referral.email", o.Referral.Email},
+			{"referral.phone", o.Referral.Phone}, {"referral.fax", o.Referral.Fax},
+		} {
+			if err := checkText(at+f.name, f.v); err != nil {
+				return err
+			}
 		}
 		seen := map[string]bool{}
-		for _, r := range o.Reports {
+		for j, r := range o.Reports {
+			rat := fmt.Sprintf("%sreport %d: ", at, j+1)
+			for _, f := range []struct{ name, v string }{{"the test id (OBR-4)", r.TestID}, {"the test name (OBR-4)", r.TestName},
+				{"the department (OBR-24)", r.Department}, {"the result status (OBR-25/OBX-11)", r.ResultStatus}} {
+				if err := checkText(rat+f.name, f.v); err != nil {
+					return err
+				}
+			}
 			if strings.TrimSpace(r.TestID) == "" {
 				return Errorf(KindUnprocessable, "order %s has a report without a test id (OBR-4)", o.LabBillID)
 			}
@@ -230,14 +265,15 @@ func validateResults(m ResultMessage) error {
 				return Errorf(KindUnprocessable, "order %s lists test %s twice", o.LabBillID, r.TestID)
 			}
 			seen[r.TestID] = true
-			for _, p := range r.Parameters {
+			for k, p := range r.Parameters {
+				field := func(f string) string {
+					return fmt.Sprintf("order %s test %s: result %d %s", o.LabBillID, r.TestID, k+1, f)
+				}
+				if err := checkParameterText(field, p); err != nil {
+					return err
+				}
 				if strings.TrimSpace(p.Name) == "" {
 					return Errorf(KindUnprocessable, "order %s test %s has a result without a name (OBX-3)", o.LabBillID, r.TestID)
-				}
-				for _, v := range []string{p.Name, p.Value, p.Unit, p.Flag} {
-					if err := checkText("result", v); err != nil {
-						return Errorf(KindUnprocessable, "order %s test %s: %s", o.LabBillID, r.TestID, err.(*Error).Message)
-					}
 				}
 			}
 		}
@@ -250,6 +286,9 @@ func (s *Service) FindBills(ctx context.Context, p Principal, labBillID string) 
 	labBillID = strings.TrimSpace(labBillID)
 	if labBillID == "" {
 		return nil, Errorf(KindInvalid, "give the Order ID: ?lab_bill_id=…")
+	}
+	if err := CheckLine("lab_bill_id", labBillID); err != nil {
+		return nil, err
 	}
 	bs, err := s.Store.FindBills(ctx, p.LabID, labBillID)
 	if err != nil {

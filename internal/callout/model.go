@@ -211,6 +211,10 @@ type Record struct {
 	CreatedAt      time.Time      `json:"created_at"`
 	Meta           *Meta          `json:"meta"`
 	Snapshot       []SnapshotItem `json:"snapshot"`
+	// Restricted is set on a record as a user limited to departments sees
+	// it when its callout also covered reports they do not see: its
+	// comment is withheld (see VisibleRecord). Never stored.
+	Restricted bool `json:"restricted,omitempty"`
 }
 
 // Activity categories.

@@ -1,9 +1,9 @@
 package callout
 
 import (
+	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // NewOrder is an order as a lab system sends it, before it is stored.
@@ -34,6 +34,9 @@ const (
 	MaxReportsPerOrder     = 500
 	MaxParametersPerReport = 200
 	maxText                = 500
+	// maxComment bounds free text: a callout's comment, the lab's
+	// standing instruction.
+	maxComment = 4000
 )
 
 // BuildBill validates o and returns the bill to store, with every report's
@@ -50,13 +53,13 @@ func BuildBill(o NewOrder, now time.Time) (Bill, error) {
 	if b.LabBillID == "" {
 		return Bill{}, Errorf(KindUnprocessable, "lab_bill_id is required")
 	}
-	for field, v := range map[string]string{
-		"lab_bill_id": b.LabBillID, "accession_number": b.AccessionNumber,
-		"patient.name": b.Patient.Name, "patient.email": b.Patient.Email, "patient.phone": b.Patient.Phone, "patient.fax": b.Patient.Fax,
-		"referral.name": b.Referral.Name, "referral.email": b.Referral.Email, "referral.fax": b.Referral.Fax, "referral.phone": b.Referral.Phone,
-		"organization.name": b.Organization.Name, "organization.email": b.Organization.Email, "organization.fax": b.Organization.Fax, "organization.phone": b.Organization.Phone,
+	for _, f := range []struct{ name, v string }{
+		{"lab_bill_id", b.LabBillID}, {"accession_number", b.AccessionNumber},
+		{"patient.name", b.Patient.Name}, {"patient.email", b.Patient.Email}, {"patient.phone", b.Patient.Phone}, {"patient.fax", b.Patient.Fax},
+		{"referral.name", b.Referral.Name}, {"referral.email", b.Referral.Email}, {"referral.phone", b.Referral.Phone}, {"referral.fax", b.Referral.Fax},
+		{"organization.name", b.Organization.Name}, {"organization.email", b.Organization.Email}, {"organization.phone", b.Organization.Phone}, {"organization.fax", b.Organization.Fax},
 	} {
-		if err := checkText(field, v); err != nil {
+		if err := checkText(f.name, f.v); err != nil {
 			return Bill{}, err
 		}
 	}
@@ -116,9 +119,10 @@ func buildReport(i int, nr NewReport, now time.Time) (Report, error) {
 	if r.TestName == "" {
 		r.TestName = r.TestID
 	}
-	for field, v := range map[string]string{"test_id": r.TestID, "test_name": r.TestName, "department": r.Department} {
-		if err := checkText(field, v); err != nil {
-			return Report{}, Errorf(KindUnprocessable, "reports[%d].%s", i, err.(*Error).Message)
+	at := fmt.Sprintf("reports[%d].", i)
+	for _, f := range []struct{ name, v string }{{"test_id", r.TestID}, {"test_name", r.TestName}, {"department", r.Department}} {
+		if err := checkText(at+f.name, f.v); err != nil {
+			return Report{}, err
 		}
 	}
 	if len(nr.Parameters) > MaxParametersPerReport {
@@ -136,10 +140,8 @@ func buildReport(i int, nr NewReport, now time.Time) (Report, error) {
 		if p.Name == "" {
 			return Report{}, where("name is required")
 		}
-		for _, v := range []string{p.Name, p.Value, p.Unit, p.Flag} {
-			if err := checkText("text", v); err != nil {
-				return Report{}, where("text too long or not valid UTF-8")
-			}
+		if err := checkParameterText(func(f string) string { return fmt.Sprintf("%sparameters[%d].%s", at, j, f) }, p); err != nil {
+			return Report{}, err
 		}
 		if p.NormalLow != nil && p.NormalHigh != nil && *p.NormalLow > *p.NormalHigh {
 			return Report{}, where("normal_low is above normal_high")
@@ -153,12 +155,32 @@ func buildReport(i int, nr NewReport, now time.Time) (Report, error) {
 	return r, nil
 }
 
+// checkText checks a single-line field: the text rules and maxText.
 func checkText(field, v string) error {
-	if !utf8.ValidString(v) {
-		return Errorf(KindUnprocessable, "%s is not valid UTF-8", field)
+	if err := CheckLine(field, v); err != nil {
+		return err
 	}
 	if len(v) > maxText {
 		return Errorf(KindUnprocessable, "%s is longer than %d bytes", field, maxText)
+	}
+	return nil
+}
+
+// checkParameterText checks the texts of a result parameter; field names
+// them in errors (it is called only then: an order has thousands of
+// parameters). The value may span lines (HL7 TX and FT results do); name,
+// unit and flag are single-line.
+func checkParameterText(field func(name string) string, p Parameter) error {
+	for _, f := range []struct{ name, v string }{{"name", p.Name}, {"unit", p.Unit}, {"flag", p.Flag}} {
+		if CheckLine("", f.v) != nil || len(f.v) > maxText {
+			return checkText(field(f.name), f.v)
+		}
+	}
+	if CheckMultiline("", p.Value) != nil || len(p.Value) > maxText {
+		if err := CheckMultiline(field("value"), p.Value); err != nil {
+			return err
+		}
+		return Errorf(KindUnprocessable, "%s is longer than %d bytes", field("value"), maxText)
 	}
 	return nil
 }

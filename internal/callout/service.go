@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Store loads and saves the domain. Each method is one transaction; the
@@ -231,27 +230,28 @@ func (s *Service) Callout(ctx context.Context, p Principal, billID int64, req Re
 	}, idem)
 }
 
+// checkPayloadText checks the texts of a callout's payload: the comment may
+// span lines, the rest are single-line.
 func checkPayloadText(pl Payload) error {
-	fields := map[string]string{"comment": pl.Comment, "notified_person": pl.NotifiedPerson}
+	if err := CheckMultiline("comment", pl.Comment); err != nil {
+		return err
+	}
+	if len(pl.Comment) > maxComment {
+		return Errorf(KindUnprocessable, "comment is longer than %d bytes", maxComment)
+	}
+	fields := []struct{ name, v string }{{"notified_person", pl.NotifiedPerson}}
 	if o := pl.NotifyToOthers; o != nil {
-		fields["notify_to_others.name"] = o.Name
-		fields["notify_to_others.email"] = o.Email
-		fields["notify_to_others.fax"] = o.Fax
-		fields["notify_to_others.contactNumber"] = o.ContactNumber
-		if e := strings.TrimSpace(o.Email); e != "" && !plausibleEmail(e) {
-			return Errorf(KindUnprocessable, "notify_to_others.email %q is not an email address", e)
+		fields = append(fields, []struct{ name, v string }{{"notify_to_others.name", o.Name}, {"notify_to_others.email", o.Email},
+			{"notify_to_others.fax", o.Fax}, {"notify_to_others.contactNumber", o.ContactNumber}}...)
+	}
+	for _, f := range fields {
+		if err := checkText(f.name, f.v); err != nil {
+			return err
 		}
 	}
-	for f, v := range fields {
-		limit := maxText
-		if f == "comment" {
-			limit = 4000
-		}
-		if len(v) > limit {
-			return Errorf(KindUnprocessable, "%s is longer than %d bytes", f, limit)
-		}
-		if !utf8.ValidString(v) {
-			return Errorf(KindUnprocessable, "%s is not valid UTF-8", f)
+	if o := pl.NotifyToOthers; o != nil {
+		if e := strings.TrimSpace(o.Email); e != "" && !plausibleEmail(e) {
+			return Errorf(KindUnprocessable, "notify_to_others.email %q is not an email address", e)
 		}
 	}
 	return nil
@@ -275,19 +275,18 @@ type DraftView struct {
 	ReadBack       bool      `json:"read_back"`
 	CreatedBy      string    `json:"created_by"`
 	CreatedAt      time.Time `json:"created_at"`
+	// Restricted: the attempt also covered reports of departments the
+	// caller does not see, and its comment is withheld.
+	Restricted bool `json:"restricted,omitempty"`
 }
 
 // Bill returns an order with its lab's standing instruction and its draft.
 func (s *Service) Bill(ctx context.Context, p Principal, billID int64) (BillView, error) {
-	b, err := s.visibleBill(ctx, p, billID)
+	b, d, err := s.visibleDraft(ctx, p, billID)
 	if err != nil {
 		return BillView{}, err
 	}
 	set, err := s.Store.Settings(ctx, p.LabID)
-	if err != nil {
-		return BillView{}, err
-	}
-	d, err := s.Store.Draft(ctx, p.LabID, billID)
 	if err != nil {
 		return BillView{}, err
 	}
@@ -299,7 +298,7 @@ func (s *Service) Bill(ctx context.Context, p Principal, billID int64) (BillView
 		dv := &DraftView{
 			Recipients: d.Recipients, Methods: d.Methods, Comment: d.Comment,
 			NotifiedPerson: d.NotifiedPerson, ReadBack: d.ReadBack,
-			CreatedBy: d.CreatedBy, CreatedAt: d.CreatedAt,
+			CreatedBy: d.CreatedBy, CreatedAt: d.CreatedAt, Restricted: d.Restricted,
 			CalloutFor: []string{}, LabReportIDs: []int64{},
 		}
 		if d.Meta != nil {
@@ -435,17 +434,23 @@ func (s *Service) UpdateSettings(ctx context.Context, p Principal, patch Setting
 
 // ValidateSettings checks a lab's settings.
 func ValidateSettings(s Settings) error {
+	if err := CheckLine("name", s.Name); err != nil {
+		return err
+	}
+	if err := CheckMultiline("additional_instruction", s.AdditionalInstruction); err != nil {
+		return err
+	}
 	switch {
 	case strings.TrimSpace(s.Name) == "":
 		return Errorf(KindUnprocessable, "the lab needs a name")
 	case len(s.Name) > 200:
 		return Errorf(KindUnprocessable, "the lab name is longer than 200 bytes")
-	case len(s.AdditionalInstruction) > 4000:
-		return Errorf(KindUnprocessable, "additional_instruction is longer than 4000 bytes")
+	case len(s.AdditionalInstruction) > maxComment:
+		return Errorf(KindUnprocessable, "additional_instruction is longer than %d bytes", maxComment)
 	case s.TargetMinutes < 1 || s.TargetMinutes > 24*60:
 		return Errorf(KindUnprocessable, "target_minutes must be between 1 and 1440")
 	}
-	return checkText("settings", s.Name+s.AdditionalInstruction)
+	return nil
 }
 
 // Worklist returns a page of worklist reports and the cursor of the next
@@ -471,6 +476,9 @@ func (s *Service) Worklist(ctx context.Context, p Principal, f WorklistFilter) (
 	var items []WorklistItem
 	var err error
 	f.Text = strings.TrimSpace(f.Text)
+	if err := CheckLine("q (the search text)", f.Text); err != nil {
+		return nil, nil, err
+	}
 	switch {
 	case f.Text != "" && s.Search == nil:
 		return nil, nil, Errorf(KindUnprocessable, "text search needs the search index, which this server does not have")

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Sign-in throttling. Failed sign-ins are counted against the user name
@@ -71,7 +70,7 @@ type ThrottleCount struct {
 // audit entries, written in one transaction.
 type SignInFailure struct {
 	At       time.Time
-	UserName string // as typed, made printable
+	UserName string // as typed (a possible user name)
 	Address  string // the client's address
 	LabID    int64  // the lab of the user so named; 0 when there is none
 	Reason   string // SignInUnknownUser or SignInWrongPassword
@@ -161,13 +160,21 @@ func RetryAfter(err error) (time.Duration, bool) {
 	return 0, false
 }
 
-// Attempt signs a user in: the user when name and password match; an
-// error of kind throttled (see RetryAfter), without a password
+// Attempt signs a user in. It returns the user when name and password
+// match; an error of kind throttled (see RetryAfter), without a password
 // check, while the name or the address is throttled; ErrWrongCredentials
-// otherwise, after counting and auditing the failure. When ctx ends while
-// waiting for a password check, it returns ctx's error and counts nothing.
+// otherwise — at once for a name no user can have, else after counting and
+// auditing the failure. When ctx ends while waiting for a password check,
+// it returns ctx's error and counts nothing.
 func (s *SignIn) Attempt(ctx context.Context, a Attempt) (User, error) {
-	name := printableName(a.Name)
+	name := strings.TrimSpace(a.Name)
+	if CheckUserName(name) != nil {
+		// No user can have this name (empty, too long, a control
+		// character): bad input, refused at once, changing nothing. Being
+		// quick tells nothing, since the rule is public.
+		s.Log.Info("sign-in refused", "reason", "not a possible user name", "name", strconv.QuoteToASCII(name[:min(len(name), 100)]))
+		return User{}, ErrWrongCredentials
+	}
 	keys := []ThrottleKey{{ThrottleUser, name}, {ThrottleAddress, addressKey(a.Address)}}
 	if _, err := s.throttled(ctx, keys); err != nil {
 		return User{}, err
@@ -252,11 +259,8 @@ func waitText(wait time.Duration) string {
 	return strconv.Itoa((n+59)/60) + " minutes"
 }
 
-// user looks the name up; a name no user can have is nobody's.
+// user looks the name up.
 func (s *SignIn) user(ctx context.Context, name string) (User, bool, error) {
-	if CheckUserName(name) != nil {
-		return User{}, false, nil
-	}
 	u, err := s.Store.UserByName(ctx, name)
 	switch {
 	case ErrorKind(err) == KindNotFound:
@@ -287,25 +291,6 @@ func (s *SignIn) fail(ctx context.Context, a Attempt, name string, keys []Thrott
 	}
 	s.Log.Info("sign-in refused", "user", name, "address", addr, "reason", reason)
 	return ErrWrongCredentials
-}
-
-// printableName is the user name as counted and audited: trimmed, and, when
-// it is no name a user can have, quoted and cut to 100 bytes, so that what
-// an attacker types can neither break the audit nor bloat it.
-func printableName(name string) string {
-	name = strings.TrimSpace(name)
-	if CheckUserName(name) == nil || name == "" {
-		return name
-	}
-	name = strings.ToValidUTF8(name, "\uFFFD")
-	if len(name) > 100 {
-		i := 100
-		for i > 0 && !utf8.RuneStart(name[i]) {
-			i--
-		}
-		name = name[:i]
-	}
-	return strconv.QuoteToASCII(name)
 }
 
 // addressKey is the client address failures are counted against: an IPv4

@@ -137,8 +137,8 @@ func CheckUserName(name string) error {
 		return Errorf(KindInvalid, "a user name has 1 to 100 characters")
 	}
 	for _, r := range name {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			return Errorf(KindInvalid, "a user name may not contain spaces or control characters")
+		if unicode.IsSpace(r) || unicode.IsControl(r) || isBidiControl(r) {
+			return Errorf(KindInvalid, "a user name may not contain spaces, control or bidirectional control characters")
 		}
 	}
 	return nil

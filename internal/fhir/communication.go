@@ -9,15 +9,9 @@ import (
 	"callout/internal/callout"
 )
 
-// visible reports whether p may see the record of e: a done record when p
-// sees its report's department, an order-level attempt when p sees at least
-// one report of the order.
+// visible reports whether p may see the record of e (callout.VisibleRecord).
 func visible(p callout.Principal, e Entry) bool {
-	if id := e.Record.LabReportID; id != nil {
-		r, ok := e.Bill.Report(*id)
-		return ok && p.Sees(r.Department)
-	}
-	_, ok := p.Visible(e.Bill)
+	_, ok := callout.VisibleRecord(p, e.Bill, e.Record, e.Records)
 	return ok
 }
 
@@ -28,7 +22,8 @@ func visible(p callout.Principal, e Entry) bool {
 //     never changes once written, so meta.versionId is 1 and
 //     meta.lastUpdated its time;
 //   - status: done → completed; attempt → in-progress, with statusReason
-//     "Callout attempted: <comment, or 'recipient not reached'>";
+//     "Callout attempted: <comment, or 'recipient not reached'>" (just
+//     "Callout attempted" when the comment is withheld);
 //   - category alert, priority stat: critical results are urgent by law;
 //   - subject Patient/{billID} showing the patient's name (the lab's
 //     hide_patient_name setting is for screens, not for an authenticated
@@ -46,10 +41,13 @@ func visible(p callout.Principal, e Entry) bool {
 //     "Serum Electrolytes: Potassium 7.1 mmol/L (HH)";
 //   - note the read-back ("Read back by Dr. Rao: yes") and the comment.
 //
-// For a principal limited to departments, an attempt's reports and values of
-// other departments are left out.
+// For a principal limited to departments the record is cut as
+// callout.VisibleRecord cuts it for every reader: an attempt's reports and
+// values of other departments are left out, and the comment of a callout
+// that also covered them is replaced by callout.WithheldComment.
 func NewCommunication(e Entry, p callout.Principal) Communication {
-	rec, bill := e.Record, e.Bill
+	rec, _ := callout.VisibleRecord(p, e.Bill, e.Record, e.Records)
+	bill := e.Bill
 	id := strconv.FormatInt(rec.ID, 10)
 	billID := strconv.FormatInt(bill.ID, 10)
 	sent := instant(rec.CreatedAt)
@@ -75,11 +73,14 @@ func NewCommunication(e Entry, p callout.Principal) Communication {
 	}
 	if rec.Status == callout.StatusAttempted {
 		c.Status = StatusInProgress
-		reason := rec.Comment
-		if reason == "" {
-			reason = "recipient not reached"
+		reason := "Callout attempted: " + rec.Comment
+		switch {
+		case rec.Restricted:
+			reason = "Callout attempted"
+		case rec.Comment == "":
+			reason += "recipient not reached"
 		}
-		c.StatusReason = &CodeableConcept{Text: "Callout attempted: " + reason}
+		c.StatusReason = &CodeableConcept{Text: reason}
 	} else {
 		for _, m := range rec.Methods {
 			switch m {
@@ -141,7 +142,10 @@ func NewCommunication(e Entry, p callout.Principal) Communication {
 	} else {
 		c.Note = append(c.Note, Annotation{Text: "Read back: " + readBack})
 	}
-	if rec.Comment != "" {
+	switch {
+	case rec.Restricted:
+		c.Note = append(c.Note, Annotation{Text: callout.WithheldComment})
+	case rec.Comment != "":
 		c.Note = append(c.Note, Annotation{Text: rec.Comment})
 	}
 	return c

@@ -86,9 +86,16 @@ func TestCommunicationMapping(t *testing.T) {
 		Methods: []string{"Email"}, Recipients: []string{"Referral"}, Comment: "No answer",
 		CreatedBy: "Asha", CreatedAt: sent, Meta: &callout.Meta{CalloutFor: []string{"SE", "CBC"}},
 		Snapshot: []callout.SnapshotItem{potassium, haemoglobin}}
+	// A done callout of both reports: one record each.
+	doneSE := callout.Record{ID: 700, BillID: 42, LabReportID: ptr(int64(7)), Status: callout.StatusDone,
+		Recipients: []string{"Referral"}, Comment: "Told Dr. Rao, HIV screen pending", CreatedBy: "Asha", CreatedAt: sent,
+		Snapshot: []callout.SnapshotItem{potassium}}
+	doneCBC := doneSE
+	doneCBC.ID, doneCBC.LabReportID, doneCBC.Snapshot = 701, ptr(int64(8)), []callout.SnapshotItem{haemoglobin}
 	for _, tc := range []struct {
 		name string
 		rec  callout.Record
+		recs []callout.Record // the order's records, for Entry.Records
 		p    callout.Principal
 		want mapped
 	}{{
@@ -121,12 +128,27 @@ func TestCommunicationMapping(t *testing.T) {
 			recipients: []string{"Patient/42|Maria Müller"}, about: []string{"DiagnosticReport/7"},
 			payload: []string{"Serum Electrolytes: Potassium 7.1 mmol/L (HH)"}, notes: []string{"Read back: no"}},
 	}, {
-		name: "attempt seen by haematology only: the other department's report is left out",
+		name: "attempt seen by haematology only: the other department's report and the comment are left out",
 		rec:  attempt,
 		p:    callout.Principal{LabID: 3, Departments: []string{"Haematology"}},
-		want: mapped{status: "in-progress", reason: "Callout attempted: No answer", medium: []string{"PHONE"},
+		want: mapped{status: "in-progress", reason: "Callout attempted", medium: []string{"PHONE"},
 			recipients: []string{"Practitioner/referral-42|Dr. Rao"}, about: []string{"DiagnosticReport/8"},
-			payload: []string{"Blood Count: Hb 5.1 g/dL (critical < 7)"}, notes: []string{"Read back: no", "No answer"}},
+			payload: []string{"Blood Count: Hb 5.1 g/dL (critical < 7)"}, notes: []string{"Read back: no", callout.WithheldComment}},
+	}, {
+		name: "done record seen by haematology, of a callout that also covered biochemistry: no comment",
+		rec:  doneCBC,
+		recs: []callout.Record{doneSE, doneCBC},
+		p:    callout.Principal{LabID: 3, Departments: []string{"Haematology"}},
+		want: mapped{status: "completed", medium: []string{"PHONE"},
+			recipients: []string{"Practitioner/referral-42|Dr. Rao"}, about: []string{"DiagnosticReport/8"},
+			payload: []string{"Blood Count: Hb 5.1 g/dL (critical < 7)"}, notes: []string{"Read back: no", callout.WithheldComment}},
+	}, {
+		name: "the same record, unlimited",
+		rec:  doneCBC,
+		recs: []callout.Record{doneSE, doneCBC},
+		want: mapped{status: "completed", medium: []string{"PHONE"},
+			recipients: []string{"Practitioner/referral-42|Dr. Rao"}, about: []string{"DiagnosticReport/8"},
+			payload: []string{"Blood Count: Hb 5.1 g/dL (critical < 7)"}, notes: []string{"Read back: no", "Told Dr. Rao, HIV screen pending"}},
 	}, {
 		name: "done without a snapshot still says what it was about",
 		rec: callout.Record{ID: 503, BillID: 42, LabReportID: ptr(int64(7)), Status: callout.StatusDone,
@@ -141,7 +163,7 @@ func TestCommunicationMapping(t *testing.T) {
 			if tc.p.LabID == 0 {
 				tc.p = callout.Principal{LabID: 3}
 			}
-			c := fhir.NewCommunication(fhir.Entry{Bill: mappingBill(), Record: tc.rec}, tc.p)
+			c := fhir.NewCommunication(fhir.Entry{Bill: mappingBill(), Record: tc.rec, Records: tc.recs}, tc.p)
 			got := mapped{status: string(c.Status)}
 			if c.StatusReason != nil {
 				got.reason = c.StatusReason.Text

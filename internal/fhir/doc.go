@@ -6,7 +6,7 @@
 // The lead wires it beside the JSON API in cmd/callout/serve.go:
 //
 //	api := httpapi.New(…)
-//	fhir.Mount(api, st, log) // st is the *sqlstore.Store, log the *slog.Logger
+//	fhir.Mount(api, st, baseURL, log) // st is the *sqlstore.Store, baseURL CALLOUT_BASE_URL, log the *slog.Logger
 //
 // Mount adds, on any Router (*httpapi.Server is one):
 //
@@ -20,9 +20,12 @@
 // Read and search need the API's bearer token and see exactly what the API
 // sees: the token fixes the lab, and a record of another lab answers 404 like
 // a missing one (an empty Bundle in a search). A token limited to departments
-// sees the records of reports in its departments and the order-level attempt
-// of an order where it sees at least one report; in such an attempt, the
-// reports and critical values of other departments are left out. A missing
+// sees what callout.VisibleRecord lets it see, as on every other door: the
+// records of reports in its departments and the attempts that covered at
+// least one of them, without other departments' reports and values, and
+// without the comment of a callout that also covered such reports (a note
+// says it was withheld). Links (fullUrl, self, next) are built from the
+// configured base URL, never from the request's Host. A missing
 // or unknown token is answered 401 in the API's own error shape, because the
 // API's authentication answers it; every other error is an OperationOutcome
 // with the matching status. The CapabilityStatement is served openly, as FHIR

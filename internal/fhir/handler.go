@@ -24,13 +24,16 @@ type Router interface {
 // Prefix is the base path of the FHIR endpoints.
 const Prefix = "/fhir/r4"
 
-// Mount adds the FHIR R4 endpoints to r, reading from st. Internal errors are
+// Mount adds the FHIR R4 endpoints to r, reading from st. baseURL is the
+// service's public address (CALLOUT_BASE_URL, e.g.
+// "https://callout.lab.example"): every fullUrl and link starts with
+// baseURL + Prefix, whatever Host the request names. Internal errors are
 // logged to log (nil: discarded) and answered 500 without detail.
-func Mount(r Router, st Store, log *slog.Logger) {
+func Mount(r Router, st Store, baseURL string, log *slog.Logger) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{st: st, log: log}
+	h := &handler{st: st, log: log, base: strings.TrimRight(baseURL, "/") + Prefix}
 	r.Handle("GET "+Prefix+"/metadata", http.HandlerFunc(h.metadata))
 	r.HandleAuthed("GET "+Prefix+"/Communication/{id}", h.read)
 	r.HandleAuthed("GET "+Prefix+"/Communication", h.search)
@@ -40,6 +43,11 @@ func Mount(r Router, st Store, log *slog.Logger) {
 type handler struct {
 	st  Store
 	log *slog.Logger
+	// base is the FHIR base URL of fullUrl and links. It is configured,
+	// never taken from the request: a Host or X-Forwarded-* header is the
+	// client's to choose, and a link built from it could send the next
+	// request, with its token, to another site.
+	base string
 }
 
 func (h *handler) read(w http.ResponseWriter, r *http.Request, p callout.Principal) {
@@ -87,7 +95,7 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request, p callout.Princ
 			return
 		}
 	}
-	base := baseURL(r)
+	base := h.base
 	b := Bundle{ResourceType: "Bundle", Type: "searchset", Total: total,
 		Link: []BundleLink{{Relation: "self", URL: base + "/Communication" + query(r.URL.Query())}}}
 	if len(entries) > s.count {
@@ -114,7 +122,7 @@ func (h *handler) metadata(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	write(w, http.StatusOK, capabilityStatement(baseURL(r)))
+	write(w, http.StatusOK, capabilityStatement(h.base))
 }
 
 // unsupported answers everything else under the prefix.
@@ -177,16 +185,6 @@ func write(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
 	w.WriteHeader(status)
 	w.Write(append(body, '\n'))
-}
-
-// baseURL is the FHIR base as the client addressed it, for fullUrl and links.
-// X-Forwarded-Proto is honoured so that a TLS-terminating proxy yields https.
-func baseURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + Prefix
 }
 
 // query encodes v as a query string ("" when empty), sorted by key.

@@ -22,10 +22,16 @@ import (
 
 var _ fhir.Router = (*httpapi.Server)(nil)
 
+// publicBase is the address the server is configured with
+// (CALLOUT_BASE_URL); the tests dial another, so every link must come from
+// the configuration, never from the request.
+const publicBase = "https://callout.lab.example"
+
 // testBundle is a lab with two orders and three callout records, a second
 // lab with one, and tokens for each kind of caller.
 type testBundle struct {
 	srv *httptest.Server
+	fx  *storetest.Fixture
 	// tokens: the lab's staff, a haematology-only and a biochemistry-only
 	// user, and an admin of the other lab.
 	staff, haem, bio, other string
@@ -53,8 +59,8 @@ func setup(t *testing.T, e storetest.Engine) *testBundle {
 	ctx := context.Background()
 	fx := storetest.NewFixture(t, e, callout.Settings{HidePatientName: true})
 	api := httpapi.New(httpapi.Config{Service: fx.Svc})
-	fhir.Mount(api, fx.Store, nil)
-	b := &testBundle{srv: httptest.NewServer(api), lab: fx.Lab}
+	fhir.Mount(api, fx.Store, publicBase+"/", nil)
+	b := &testBundle{srv: httptest.NewServer(api), fx: fx, lab: fx.Lab}
 	t.Cleanup(b.srv.Close)
 
 	var err error
@@ -111,9 +117,8 @@ func (b *testBundle) get(t *testing.T, token, path string) answer {
 
 func (b *testBundle) do(t *testing.T, token, method, path string) answer {
 	t.Helper()
-	if !strings.HasPrefix(path, "http") {
-		path = b.srv.URL + path
-	}
+	// Links name the public address; the test server listens elsewhere.
+	path = b.srv.URL + strings.TrimPrefix(path, publicBase)
 	req, err := http.NewRequest(method, path, nil)
 	require.NoError(t, err)
 	if token != "" {
@@ -281,9 +286,42 @@ func TestFHIR(t *testing.T) {
 		t.Run("SearchBundle", func(t *testing.T) {
 			_, _, bundle, _ := b.search(t, b.staff, "status=completed")
 			require.Equal(t, "self", bundle.Link[0].Relation)
-			require.Equal(t, b.srv.URL+"/fhir/r4/Communication?status=completed", bundle.Link[0].Url)
+			require.Equal(t, publicBase+"/fhir/r4/Communication?status=completed", bundle.Link[0].Url)
 			require.Len(t, bundle.Link, 1, "no next page")
-			require.Equal(t, b.srv.URL+"/fhir/r4/Communication/"+id(b.done1), *bundle.Entry[0].FullUrl)
+			require.Equal(t, publicBase+"/fhir/r4/Communication/"+id(b.done1), *bundle.Entry[0].FullUrl)
+		})
+
+		t.Run("LinksIgnoreTheHostHeader", func(t *testing.T) {
+			// A client (or a proxy passing on the client's Host) must not
+			// be able to make the server name another site in its links.
+			for _, path := range []string{"/fhir/r4/Communication?_count=1", "/fhir/r4/metadata"} {
+				req, err := http.NewRequest(http.MethodGet, b.srv.URL+path, nil)
+				require.NoError(t, err)
+				req.Host = "evil.example"
+				req.Header.Set("X-Forwarded-Proto", "https")
+				req.Header.Set("X-Forwarded-Host", "evil.example")
+				req.Header.Set("Authorization", "Bearer "+b.staff)
+				res, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				body, err := io.ReadAll(res.Body)
+				res.Body.Close()
+				require.NoError(t, err)
+				require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+				require.NotContains(t, string(body), "evil.example", path)
+				require.Contains(t, string(body), publicBase+"/fhir/r4", path)
+			}
+		})
+
+		t.Run("BearerSchemeIsCaseInsensitive", func(t *testing.T) {
+			for _, scheme := range []string{"bearer", "BEARER", "Bearer"} {
+				req, err := http.NewRequest(http.MethodGet, b.srv.URL+"/fhir/r4/Communication/"+id(b.done1), nil)
+				require.NoError(t, err)
+				req.Header.Set("Authorization", scheme+" "+b.staff)
+				res, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				res.Body.Close()
+				require.Equal(t, http.StatusOK, res.StatusCode, scheme)
+			}
 		})
 
 		t.Run("Paging", func(t *testing.T) {
@@ -336,6 +374,15 @@ func TestFHIR(t *testing.T) {
 			}
 			c := b.read(t, b.haem, b.attempt1)
 			require.Equal(t, []string{"DiagnosticReport/" + id(b.cbc)}, refs(c.About))
+			// The attempt also covered T2, of Biochemistry: its comment
+			// ("No answer") may speak of it, and is not shown, as in the
+			// activity log.
+			for _, comm := range []r4.Communication{c, cs[0]} {
+				require.NotContains(t, *comm.StatusReason.Text, "No answer")
+				for _, n := range comm.Note {
+					require.NotContains(t, n.Text, "No answer")
+				}
+			}
 
 			_, got, _, cs = b.search(t, b.bio, "")
 			require.Equal(t, []int64{b.done1, b.attempt1, b.done2}, got)
@@ -380,7 +427,7 @@ func TestFHIR(t *testing.T) {
 			require.Equal(t, r4.CapabilityStatementKindInstance, cs.Kind)
 			require.Equal(t, r4.FHIRVersion4_0_1, cs.FhirVersion)
 			require.Equal(t, []string{"json"}, cs.Format)
-			require.Equal(t, b.srv.URL+"/fhir/r4", *cs.Implementation.Url)
+			require.Equal(t, publicBase+"/fhir/r4", *cs.Implementation.Url)
 			require.Len(t, cs.Rest, 1)
 			require.Equal(t, r4.RestfulCapabilityModeServer, cs.Rest[0].Mode)
 			res := cs.Rest[0].Resource
@@ -404,6 +451,57 @@ func TestFHIR(t *testing.T) {
 				require.NotEqual(t, r4.IssueTypeNotSupported, issueCode(a.body), name)
 			}
 		})
+	})
+}
+
+// TestFHIRCommentsOfOtherDepartments checks that a user limited to
+// departments reads a Communication's comment only when its callout
+// covered nothing but reports they see, the rule of the activity log.
+func TestFHIRCommentsOfOtherDepartments(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, e storetest.Engine) {
+		ctx := context.Background()
+		b := setup(t, e)
+		const secret = "HIV screen positive"
+		cbc := callout.NewReport{TestID: "CBC", TestName: "Blood Count", Department: "Haematology",
+			Parameters: []callout.Parameter{{Name: "Hb", Value: "5.1", Unit: "g/dL", Flag: "LL"}}}
+		notes := func(c r4.Communication) string {
+			var all []string
+			if c.StatusReason != nil {
+				all = append(all, *c.StatusReason.Text)
+			}
+			for _, n := range c.Note {
+				all = append(all, n.Text)
+			}
+			return strings.Join(all, "\n")
+		}
+
+		// A done callout of T1 (Biochemistry) and CBC: one record each.
+		o := b.fx.Create(t, storetest.Order("ORD-3", 1, cbc))
+		req := storetest.Done(storetest.ReportIDs(o)...)
+		req.Payload.Comment = secret
+		res, err := b.fx.Svc.Callout(ctx, b.fx.Staff, o.ID, req, nil)
+		require.NoError(t, err)
+		t1Rec, cbcRec := res.Callouts[0].ID, res.Callouts[1].ID
+		require.Contains(t, notes(b.read(t, b.staff, cbcRec)), secret)
+		require.NotContains(t, notes(b.read(t, b.haem, cbcRec)), secret)
+		require.NotContains(t, notes(b.read(t, b.bio, t1Rec)), secret)
+		_, got, _, cs := b.search(t, b.haem, "based-on=ServiceRequest/"+strconv.FormatInt(o.ID, 10))
+		require.Equal(t, []int64{cbcRec}, got)
+		require.NotContains(t, notes(cs[0]), secret)
+
+		// An attempt of T1 alone does not exist for Haematology, though
+		// the order has their CBC.
+		o4 := b.fx.Create(t, storetest.Order("ORD-4", 1, cbc))
+		req = storetest.Attempt(o4.Reports[0].ID)
+		req.Payload.Comment = secret
+		res, err = b.fx.Svc.Callout(ctx, b.fx.Staff, o4.ID, req, nil)
+		require.NoError(t, err)
+		attempt := res.Callouts[0].ID
+		b.refused(t, b.get(t, b.haem, "/fhir/r4/Communication/"+strconv.FormatInt(attempt, 10)), http.StatusNotFound, r4.IssueTypeNotFound)
+		total, got, _, _ := b.search(t, b.haem, "based-on=ServiceRequest/"+strconv.FormatInt(o4.ID, 10))
+		require.Empty(t, got)
+		require.Zero(t, total)
+		require.Contains(t, notes(b.read(t, b.bio, attempt)), secret, "all of it is Biochemistry's")
 	})
 }
 

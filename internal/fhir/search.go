@@ -125,6 +125,9 @@ func (s *search) reference(param, modifier string, values []string, typ string, 
 				if id == "" {
 					return invalid("based-on:identifier needs an Order ID, as [system|]value, not %q", alt)
 				}
+				if err := callout.CheckLine("the Order ID of based-on:identifier", id); err != nil {
+					return invalid("%s", callout.ErrorMessage(err))
+				}
 				if !hasSystem || system == orderSystem(labID) {
 					ids = append(ids, id)
 				}

@@ -26,6 +26,11 @@ type Store interface {
 type Entry struct {
 	Record callout.Record
 	Bill   callout.Bill
+	// Records are the order's callout records in brief (ID, BillID,
+	// LabReportID, Status, CreatedBy, CreatedAt): what
+	// callout.VisibleRecord needs to know which reports Record's callout
+	// covered.
+	Records []callout.Record
 }
 
 // Query selects callout records. Zero fields select everything; a non-nil
@@ -37,8 +42,8 @@ type Query struct {
 	// SentFrom (inclusive) and SentBefore (exclusive) bound created_at.
 	SentFrom, SentBefore time.Time
 	// Departments, when not empty, keeps what a principal limited to them
-	// sees (callout.Principal.Sees): records of reports in them, and the
-	// attempts of orders with at least one report in them.
+	// sees (callout.VisibleRecord): records of reports in them, and the
+	// attempts that covered at least one report in them.
 	Departments []string
 	AfterID     int64
 	Limit       int

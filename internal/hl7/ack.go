@@ -3,6 +3,7 @@ package hl7
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -31,23 +32,58 @@ type ackHeader struct {
 	sendApp, sendFac, recvApp, recvFac string
 	trigger, controlID                 string
 	processingID, version              string
+	charset                            string  // MSH-18 to echo, encoded; "" for none
+	cs                                 charset // how to write the ACK's bytes
 }
 
-// NewACK builds an original-mode ACK for req with DefaultDelims:
+// maxMSA3 is the length of MSA-3 (text message) in HL7 v2.3 to v2.5.1:
+// receivers written for those versions may not take more.
+const maxMSA3 = 80
+
+// maxERR8 is the length of ERR-8 (user message) in HL7 v2.5.1; a longer
+// message is cut there and given whole (up to maxERR7) in ERR-7.
+const (
+	maxERR8 = 250
+	maxERR7 = 2048
+)
+
+// maxErrSegments bounds the ERR segments of one ACK; further issues are
+// summed up in one last ERR of severity I.
+const maxErrSegments = 25
+
+// Ack is an original-mode acknowledgement to build: the MSA-1 code, the
+// MSA-3 text and one ERR segment per issue.
+type Ack struct {
+	Code string // MSA-1: AckAccept, AckError or AckReject
+	// Text is MSA-3, kept for v2.3 and v2.4 receivers that do not read ERR;
+	// it is cut to 80 bytes (at a character boundary).
+	Text string
+	// Issues become ERR segments in this order; put the error that decided
+	// the code first and warnings after it. Each ERR carries:
+	//
+	//	ERR-1  segment^sequence^field^code&text&HL70357 (ELD, for v2.3/v2.4)
+	//	ERR-2  segment^sequence^field^repetition^component^subcomponent (ERL)
+	//	ERR-3  code^text^HL70357 from table 0357
+	//	ERR-4  severity E, W or I
+	//	ERR-7  the whole message when it is longer than ERR-8 allows
+	//	ERR-8  the message for people, at most 250 bytes
+	Issues []Issue
+}
+
+// Build returns the acknowledgement of req with DefaultDelims:
 //
 //   - MSH-3/4 and MSH-5/6 are the request's receiving and sending
 //     application/facility, swapped;
 //   - MSH-7 is now, MSH-9 is ACK^<request trigger>^ACK (just ACK when the
 //     request has no trigger), MSH-10 a new control id unique within the
 //     process, MSH-11 and MSH-12 echo the request (P and 2.5.1 by default);
-//   - MSA-1 is code (AA, AE or AR), MSA-2 the request's MSH-10, MSA-3 text;
-//   - unless code is AA (or CA), an ERR segment follows with ERR-3
-//     207^Application internal error^HL70357, ERR-4 severity E and ERR-8
-//     errDetail, or text when errDetail is empty. ERR-1 carries the same
-//     code for receivers still on HL7 v2.3/v2.4.
+//   - the ACK is written in the character set the request was read with,
+//     and MSH-18 echoes the request's when that is the declared one;
+//   - MSA-1 is a.Code, MSA-2 the request's MSH-10, MSA-3 a.Text;
+//   - one ERR per issue (see Ack).
 //
-// Every value is escaped, so text may contain any character. req may be nil.
-func NewACK(req *Message, code, text, errDetail string, now time.Time) []byte {
+// Every value is escaped, so texts may contain any character. req may be nil.
+func (a Ack) Build(req *Message, now time.Time) []byte {
 	h := ackHeader{processingID: "P", version: defaultVersion}
 	if msh := req.First("MSH"); msh != nil {
 		// The request's receiver is the ACK's sender and vice versa.
@@ -63,19 +99,60 @@ func NewACK(req *Message, code, text, errDetail string, now time.Time) []byte {
 		if msh.Repetitions(12) > 0 {
 			h.version = encodeField(msh.field(12)[:1], DefaultDelims)
 		}
+		// Answer in the character set the request was read with, and say so
+		// when it is the one the request declared.
+		h.cs = req.cs
+		if req.cs.declared {
+			h.charset = encodeField(msh.field(18), DefaultDelims)
+		}
 	}
-	return buildACK(h, code, text, errDetail, now)
+	return buildACK(h, a, now)
+}
+
+// BuildRaw returns the acknowledgement of input that may not parse. When
+// raw parses it is a.Build of the parsed message; otherwise it looks for an
+// MSH line and echoes whatever control id, applications, trigger and
+// version it can find there.
+func (a Ack) BuildRaw(raw []byte, now time.Time) []byte {
+	if m, err := Parse(raw); err == nil {
+		return a.Build(m, now)
+	}
+	return buildACK(guessHeader(raw), a, now)
+}
+
+// NewACK builds an ACK with at most one ERR, for callers that have no
+// detail to give: unless code is AA (or CA), the ERR says 207 (application
+// internal error), severity E, with errDetail (or text) as its message. It
+// suits a handler that failed; use Ack to report anything about the
+// message itself.
+func NewACK(req *Message, code, text, errDetail string, now time.Time) []byte {
+	return legacyAck(code, text, errDetail).Build(req, now)
 }
 
 // NewRejectACK builds an AR acknowledgement for input that could not be
-// parsed. When raw still parses it is the same as NewACK(m, "AR", text,
-// text, now). Otherwise it looks for an MSH line and echoes whatever
-// control id, applications, trigger and version it can find there.
+// parsed: its ERR gives the location and table 0357 code of the parse
+// error, and text as its message. If raw does parse, the ERR says 207 as
+// NewACK's does.
 func NewRejectACK(raw []byte, text string, now time.Time) []byte {
-	if m, err := Parse(raw); err == nil {
-		return NewACK(m, AckReject, text, text, now)
+	a := legacyAck(AckReject, text, text)
+	if _, err := Parse(raw); err != nil {
+		if is, ok := IssueOf(err); ok {
+			is.Message = text
+			a.Issues = []Issue{is}
+		}
 	}
-	return buildACK(guessHeader(raw), AckReject, text, text, now)
+	return a.BuildRaw(raw, now)
+}
+
+func legacyAck(code, text, errDetail string) Ack {
+	a := Ack{Code: code, Text: text}
+	if code != AckAccept && code != "CA" {
+		if errDetail == "" {
+			errDetail = text
+		}
+		a.Issues = []Issue{{Code: CodeApplicationInternalError, Severity: SeverityError, Message: errDetail}}
+	}
+	return a
 }
 
 // guessHeader reads MSH fields from raw without trusting its structure:
@@ -143,23 +220,89 @@ func sanitize(s, enc string) string {
 	return s
 }
 
-func buildACK(h ackHeader, code, text, errDetail string, now time.Time) []byte {
+func buildACK(h ackHeader, a Ack, now time.Time) []byte {
 	msgType := "ACK"
 	if h.trigger != "" {
 		msgType = "ACK^" + Escape(h.trigger) + "^ACK"
 	}
 	var b strings.Builder
 	writeSegment(&b, "MSH", DefaultDelims.EncodingChars(), h.sendApp, h.sendFac, h.recvApp, h.recvFac,
-		now.Format("20060102150405-0700"), "", msgType, newControlID(now), h.processingID, h.version)
-	writeSegment(&b, "MSA", Escape(code), Escape(h.controlID), Escape(text))
-	if code != AckAccept && code != "CA" {
-		if errDetail == "" {
-			errDetail = text
-		}
-		writeSegment(&b, "ERR", "^^^207&Application internal error&HL70357", "",
-			"207^Application internal error^HL70357", "E", "", "", "", Escape(errDetail))
+		now.Format("20060102150405-0700"), "", msgType, newControlID(now), h.processingID, h.version,
+		"", "", "", "", "", h.charset)
+	writeSegment(&b, "MSA", Escape(a.Code), Escape(h.controlID), escapeCut(a.Text, maxMSA3))
+	issues := a.Issues
+	if len(issues) > maxErrSegments {
+		more := len(issues) - (maxErrSegments - 1)
+		issues = append(issues[:maxErrSegments-1:maxErrSegments-1], Issue{Code: issues[maxErrSegments-1].Code, Severity: SeverityInformation,
+			Message: fmt.Sprintf("%d more issues are not listed", more)})
 	}
-	return []byte(b.String())
+	for _, is := range issues {
+		writeERR(&b, is)
+	}
+	return h.cs.encode(b.String())
+}
+
+// writeERR writes one ERR segment for is (see Ack for the fields).
+func writeERR(b *strings.Builder, is Issue) {
+	l := is.Location
+	code := strconv.Itoa(int(is.Code))
+	codeText := Escape(is.Code.Text())
+	var eld, erl string
+	if l.Segment != "" {
+		rep := l.Repetition
+		if l.Field > 0 && rep == 0 {
+			rep = 1 // ERL: the first repetition when the field is named
+		}
+		seq := num(max(l.Sequence, 1))
+		eld = joinComponents(Escape(l.Segment), seq, num(l.Field), code+"&"+codeText+"&HL70357")
+		erl = joinComponents(Escape(l.Segment), seq, num(l.Field), num(rep), num(l.Component), num(l.Subcomponent))
+	} else {
+		eld = joinComponents("", "", "", code+"&"+codeText+"&HL70357")
+	}
+	severity := is.Severity
+	if severity == "" {
+		severity = SeverityError
+	}
+	diag := ""
+	if len(Escape(is.Message)) > maxERR8 {
+		diag = escapeCut(is.Message, maxERR7)
+	}
+	writeSegment(b, "ERR", eld, erl, code+"^"+codeText+"^HL70357", Escape(string(severity)),
+		"", "", diag, escapeCut(is.Message, maxERR8))
+}
+
+// num writes a positive number, or nothing.
+func num(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+// joinComponents joins encoded components, dropping trailing empty ones.
+func joinComponents(parts ...string) string {
+	for len(parts) > 0 && parts[len(parts)-1] == "" {
+		parts = parts[:len(parts)-1]
+	}
+	return strings.Join(parts, "^")
+}
+
+// escapeCut escapes s with DefaultDelims and cuts it so the result is at
+// most n bytes, never inside a character or an escape sequence.
+func escapeCut(s string, n int) string {
+	e := Escape(s)
+	if len(e) <= n {
+		return e
+	}
+	var b strings.Builder
+	for _, r := range s {
+		part := Escape(string(r))
+		if b.Len()+len(part) > n {
+			break
+		}
+		b.WriteString(part)
+	}
+	return b.String()
 }
 
 // writeSegment writes already-encoded fields, dropping trailing empty ones

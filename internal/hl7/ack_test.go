@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -121,4 +122,72 @@ func TestNewRejectACK(t *testing.T) {
 			require.Equal(t, tt.processingID, ack.Get("MSH", 11))
 		})
 	}
+}
+
+func TestAckERRSegments(t *testing.T) {
+	req := mustParse(t, readTestdata(t, "oru_v251_multi.hl7"))
+	a := Ack{Code: AckReject, Text: "bad value", Issues: []Issue{
+		{Location: Location{Segment: "OBX", Sequence: 3, Field: 5, Position: 12}, Code: CodeDataType, Severity: SeverityError, Message: `OBX-5 "see note" is not a number`},
+		{Location: Location{Segment: "PID", Sequence: 1, Field: 7}, Code: CodeDataType, Severity: SeverityWarning, Message: "birth date ignored"},
+		{Location: Location{Segment: "PV1", Sequence: 1, Field: 2, Repetition: 2, Component: 1, Subcomponent: 3}, Code: CodeTableValueNotFound, Severity: SeverityWarning, Message: "class"},
+		{Location: Location{Segment: "OBR"}, Code: CodeSegmentSequence, Severity: SeverityInformation, Message: "segment only"},
+		{Code: CodeApplicationInternalError, Message: "no location, no severity"},
+	}}
+	ack := mustParse(t, a.Build(req, ackTime))
+	errs := ack.All("ERR")
+	require.Len(t, errs, 5, "one ERR per issue, in order")
+	tests := []struct {
+		erl, eld, code, severity, msg string
+	}{
+		{"OBX^3^5^1", "OBX^3^5^102&Data type error&HL70357", "102^Data type error^HL70357", "E", `OBX-5 "see note" is not a number`},
+		{"PID^1^7^1", "PID^1^7^102&Data type error&HL70357", "102^Data type error^HL70357", "W", "birth date ignored"},
+		{"PV1^1^2^2^1^3", "PV1^1^2^103&Table value not found&HL70357", "103^Table value not found^HL70357", "W", "class"},
+		{"OBR^1", "OBR^1^^100&Segment sequence error&HL70357", "100^Segment sequence error^HL70357", "I", "segment only"},
+		{"", "^^^207&Application internal error&HL70357", "207^Application internal error^HL70357", "E", "no location, no severity"},
+	}
+	for i, tt := range tests {
+		e := errs[i]
+		require.Equal(t, tt.erl, e.Text(2, 1), "ERR-2 of %d", i+1)
+		require.Equal(t, tt.eld, encodeField(e.field(1), DefaultDelims), "ERR-1 of %d", i+1)
+		require.Equal(t, tt.code, e.Text(3, 1), "ERR-3 of %d", i+1)
+		require.Equal(t, tt.severity, e.Field(4), "ERR-4 of %d", i+1)
+		require.Equal(t, tt.msg, e.Field(8), "ERR-8 of %d", i+1)
+		require.Empty(t, e.Field(7))
+	}
+	require.Equal(t, "bad value", ack.Get("MSA", 3))
+}
+
+func TestAckLengthLimits(t *testing.T) {
+	long := strings.Repeat("é|", 300) // 900 bytes of UTF-8, delimiters to escape
+	ack := mustParse(t, Ack{Code: AckError, Text: long, Issues: []Issue{{Code: CodeDataType, Severity: SeverityError, Message: long}}}.Build(nil, ackTime))
+	msa3 := ack.First("MSA")
+	require.LessOrEqual(t, len(encodeField(msa3.field(3), DefaultDelims)), 80, "MSA-3 as written is at most 80 bytes")
+	require.True(t, strings.HasPrefix(long, ack.Get("MSA", 3)), "cut, never garbled: %q", ack.Get("MSA", 3))
+	require.True(t, utf8.ValidString(ack.Get("MSA", 3)))
+	e := ack.First("ERR")
+	require.LessOrEqual(t, len(encodeField(e.field(8), DefaultDelims)), 250)
+	require.True(t, strings.HasPrefix(long, e.Field(8)))
+	require.Equal(t, long, e.Field(7), "the whole message in ERR-7 (diagnostic information)")
+
+	var many []Issue
+	for i := range 40 {
+		many = append(many, Issue{Location: Location{Segment: "OBX", Sequence: i + 1, Field: 14}, Code: CodeDataType, Severity: SeverityWarning, Message: "bad time"})
+	}
+	ack = mustParse(t, Ack{Code: AckAccept, Text: "stored", Issues: many}.Build(nil, ackTime))
+	errs := ack.All("ERR")
+	require.Len(t, errs, maxErrSegments)
+	require.Equal(t, "OBX^24^14^1", errs[23].Text(2, 1))
+	last := errs[maxErrSegments-1]
+	require.Equal(t, "I", last.Field(4))
+	require.Equal(t, "16 more issues are not listed", last.Field(8))
+}
+
+func TestNewRejectACKLocatesTheParseError(t *testing.T) {
+	ack := mustParse(t, NewRejectACK([]byte("MSH|^~\\&|SA|SF|RA|RF|2024||ORU^R01|C7|P|2.5\rPID|1\rpv1|x\r"), "cannot parse", ackTime))
+	e := ack.First("ERR")
+	require.Equal(t, "100", e.Component(3, 1))
+	require.Equal(t, "cannot parse", e.Field(8))
+	ack = mustParse(t, NewRejectACK([]byte("MSH|^~\\^|SA|SF|RA|RF|2024||ORU^R01|C7|P|2.5\r"), "bad delimiters", ackTime))
+	require.Equal(t, "MSH^1^2^1", ack.First("ERR").Text(2, 1))
+	require.Equal(t, "102", ack.First("ERR").Component(3, 1))
 }

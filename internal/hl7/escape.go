@@ -3,6 +3,7 @@ package hl7
 import (
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -76,9 +77,15 @@ func isControl(c byte) bool {
 }
 
 // UnescapeText decodes the HL7 escape sequences in one leaf value (a
-// subcomponent). See the package documentation for which sequences are
-// decoded, dropped or kept verbatim.
+// subcomponent) of a UTF-8 message. See the package documentation for
+// which sequences are decoded, dropped or kept verbatim.
 func (d Delims) UnescapeText(s string) string {
+	return d.unescape(s, utf8Charset)
+}
+
+// unescape is UnescapeText for a message in character set cs, which the
+// bytes of \Xhh\ escapes are in.
+func (d Delims) unescape(s string, cs charset) string {
 	if d.Escape == 0 || strings.IndexByte(s, d.Escape) < 0 {
 		return s
 	}
@@ -98,14 +105,14 @@ func (d Delims) UnescapeText(s string) string {
 		}
 		end += start + 1
 		b.WriteString(s[:start])
-		b.WriteString(d.decodeSequence(s[start+1:end], s[start:end+1]))
+		b.WriteString(d.decodeSequence(s[start+1:end], s[start:end+1], cs))
 		s = s[end+1:]
 	}
 }
 
 // decodeSequence translates the text between two escape characters; whole
 // is the sequence including them, returned when seq is not recognised.
-func (d Delims) decodeSequence(seq, whole string) string {
+func (d Delims) decodeSequence(seq, whole string, cs charset) string {
 	switch seq {
 	case "F":
 		return string(d.Field)
@@ -130,17 +137,58 @@ func (d Delims) decodeSequence(seq, whole string) string {
 	switch seq[0] {
 	case 'X':
 		if raw, err := hex.DecodeString(seq[1:]); err == nil {
-			return string(raw)
+			return cs.decodeBytes(raw)
 		}
 		return whole
 	case '.':
-		// Formatted text (FT) commands; only line breaks carry meaning.
-		if seq == ".br" || strings.HasPrefix(seq, ".sp") {
-			return "\n"
-		}
-		return ""
+		return formatCommand(seq[1:])
 	case 'Z', 'C', 'M':
 		return "" // locally defined or character-set switches, not supported
 	}
 	return whole
+}
+
+// maxFormatRepeat bounds the line breaks or spaces one formatting command
+// may produce, so "\.sp 99999999\" cannot blow a value up.
+const maxFormatRepeat = 20
+
+// formatCommand renders a formatted-text (FT) command, the text after the
+// dot, as plain text: the commands that end a line become "\n", those that
+// move right become spaces, and the rest (fill mode, indentation of the
+// lines that follow) are dropped because plain text cannot keep them.
+//
+//	.br        line break
+//	.sp [n]    end the line and skip n lines (default 1): n line breaks
+//	.ce        end the line (the next one is centred)
+//	.sk n      skip n spaces to the right
+//	.ti n      indent this line by n spaces
+//	.in n .fi .nf and anything else: dropped
+func formatCommand(cmd string) string {
+	name, arg := cmd, ""
+	if len(cmd) > 2 {
+		name, arg = cmd[:2], strings.TrimSpace(cmd[2:])
+	}
+	n := 1
+	if arg != "" {
+		v, err := strconv.Atoi(strings.TrimPrefix(arg, "+"))
+		if err != nil {
+			return ""
+		}
+		n = max(0, min(v, maxFormatRepeat))
+	}
+	switch name {
+	case "br", "ce":
+		if arg != "" {
+			return ""
+		}
+		return "\n"
+	case "sp":
+		return strings.Repeat("\n", max(n, 1))
+	case "sk", "ti":
+		if arg == "" {
+			return ""
+		}
+		return strings.Repeat(" ", n)
+	}
+	return ""
 }

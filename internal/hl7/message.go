@@ -1,12 +1,14 @@
 package hl7
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
 )
 
-// ErrEmpty is returned by Parse when the input holds no segment at all.
+// ErrEmpty is returned (wrapped in a ParseError) by Parse when the input
+// holds no segment at all.
 var ErrEmpty = errors.New("hl7: empty message")
 
 // Delims is the delimiter set of a message as declared in MSH-1 and MSH-2.
@@ -63,10 +65,21 @@ func isAlnum(c byte) bool {
 	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
 }
 
-// Message is one parsed HL7 v2 message.
+// Message is one parsed HL7 v2 message. Its text is UTF-8 whatever the
+// character set it was sent in.
 type Message struct {
 	Segments []Segment
 	Delims   Delims
+	// Charset names the character set the message was read with: a name of
+	// HL7 table 0211 such as "UNICODE UTF-8" or "8859/1", or the label the
+	// sender wrote in MSH-18 when only the WHATWG encoding standard knows
+	// it. Empty for a message built by hand, which is UTF-8.
+	Charset string
+	// Warnings lists what Parse had to guess, such as a character set it
+	// does not know; ParseORU passes them on.
+	Warnings []Issue
+
+	cs charset
 }
 
 // Segment is one segment. Fields[n-1] holds field n, so for MSH Fields[0] is
@@ -92,22 +105,24 @@ type Repetition []Component
 type Component []string
 
 // Parse parses one ER7-encoded HL7 v2 message. See the package documentation
-// for the accepted line endings and the escape handling.
+// for the accepted line endings, character sets and escape handling. Its
+// errors are *ParseError values.
 func Parse(data []byte) (*Message, error) {
-	lines := splitLines(trimLeading(string(data)))
+	text, cs, warns := decodeMessage(trimLeading(data))
+	lines := splitLines(text)
 	if len(lines) == 0 {
-		return nil, ErrEmpty
+		return nil, &ParseError{Issue: Issue{Code: CodeSegmentSequence, Severity: SeverityError, Message: "empty message"}, err: ErrEmpty}
 	}
-	msh, d, err := parseMSH(lines[0])
+	msh, d, err := parseMSH(lines[0], cs)
 	if err != nil {
-		return nil, fmt.Errorf("hl7: segment 1: %w", err)
+		return nil, err
 	}
-	m := &Message{Delims: d, Segments: make([]Segment, 0, len(lines))}
+	m := &Message{Delims: d, Segments: make([]Segment, 0, len(lines)), Charset: cs.name, Warnings: warns, cs: cs}
 	m.Segments = append(m.Segments, msh)
 	for i, line := range lines[1:] {
-		seg, err := parseSegment(line, d)
+		seg, err := parseSegment(line, i+2, d, cs)
 		if err != nil {
-			return nil, fmt.Errorf("hl7: segment %d: %w", i+2, err)
+			return nil, err
 		}
 		m.Segments = append(m.Segments, seg)
 	}
@@ -116,9 +131,9 @@ func Parse(data []byte) (*Message, error) {
 
 // trimLeading drops a UTF-8 byte order mark and white space that editors
 // and some senders put before MSH.
-func trimLeading(s string) string {
-	s = strings.TrimPrefix(s, "\uFEFF")
-	return strings.TrimLeft(s, " \t\r\n")
+func trimLeading(data []byte) []byte {
+	data = bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
+	return bytes.TrimLeft(data, " \t\r\n")
 }
 
 // splitLines splits on "\r", "\n" and "\r\n" and drops lines that are empty
@@ -140,33 +155,36 @@ func splitLines(s string) []string {
 	return lines
 }
 
+// mshLoc is the location of the header segment.
+var mshLoc = Location{Segment: "MSH", Sequence: 1, Position: 1}
+
 // parseMSH reads the delimiters from MSH-1 and MSH-2 and splits the rest of
 // the header with them.
-func parseMSH(line string) (Segment, Delims, error) {
+func parseMSH(line string, cs charset) (Segment, Delims, error) {
 	if !strings.HasPrefix(line, "MSH") {
-		return Segment{}, Delims{}, fmt.Errorf("first segment must be MSH, got %q", line[:min(3, len(line))])
+		return Segment{}, Delims{}, refuse(Location{Position: 1}, CodeSegmentSequence, "first segment must be MSH, got %q", line[:min(3, len(line))])
 	}
 	if len(line) < 4 {
-		return Segment{}, Delims{}, errors.New("MSH too short to hold delimiters (MSH-1 and MSH-2 missing)")
+		return Segment{}, Delims{}, refuse(mshLoc.At(1), CodeRequiredFieldMissing, "MSH too short to hold delimiters (MSH-1 and MSH-2 missing)")
 	}
 	sep := line[3]
 	rest := line[4:]
 	enc, fields, hasFields := strings.Cut(rest, string(sep))
 	if len(enc) < 4 {
-		return Segment{}, Delims{}, fmt.Errorf("MSH too short to hold delimiters: MSH-2 %q has %d encoding characters, need 4", enc, len(enc))
+		return Segment{}, Delims{}, refuse(mshLoc.At(2), CodeRequiredFieldMissing, "MSH too short to hold delimiters: MSH-2 %q has %d encoding characters, need 4", enc, len(enc))
 	}
 	if len(enc) > 5 {
-		return Segment{}, Delims{}, fmt.Errorf("bad delimiter set: MSH-2 %q has %d encoding characters, want 4 or 5", clip(enc, 10), len(enc))
+		return Segment{}, Delims{}, refuse(mshLoc.At(2), CodeDataType, "bad delimiter set: MSH-2 %q has %d encoding characters, want 4 or 5", clip(enc, 10), len(enc))
 	}
 	d, err := delimsFrom(sep, enc)
 	if err != nil {
-		return Segment{}, Delims{}, fmt.Errorf("bad delimiter set in MSH-1/MSH-2 %q: %w", line[3:4+len(enc)], err)
+		return Segment{}, Delims{}, refuse(mshLoc.At(2), CodeDataType, "bad delimiter set in MSH-1/MSH-2 %q: %v", line[3:4+len(enc)], err)
 	}
 	seg := Segment{Name: "MSH", delims: d}
 	seg.Fields = []Field{leafField(string(sep)), leafField(enc)}
 	if hasFields {
 		for _, f := range strings.Split(fields, string(sep)) {
-			seg.Fields = append(seg.Fields, parseField(f, d))
+			seg.Fields = append(seg.Fields, parseField(f, d, cs))
 		}
 	}
 	return seg, d, nil
@@ -189,21 +207,23 @@ func leafField(s string) Field {
 	return Field{Repetition{Component{s}}}
 }
 
-// parseSegment parses any segment after MSH.
-func parseSegment(line string, d Delims) (Segment, error) {
+// parseSegment parses any segment after MSH; pos is its place in the
+// message.
+func parseSegment(line string, pos int, d Delims, cs charset) (Segment, error) {
 	name, rest, hasFields := strings.Cut(line, string(d.Field))
 	if !validSegmentName(name) {
-		return Segment{}, fmt.Errorf("invalid segment name %q: want 3 characters A-Z or 0-9, starting with a letter", clip(name, 10))
+		return Segment{}, refuse(Location{Position: pos}, CodeSegmentSequence, "invalid segment name %q: want 3 characters A-Z or 0-9, starting with a letter", clip(name, 10))
 	}
 	if name == "MSH" {
-		return Segment{}, errors.New("unexpected second MSH segment: Parse reads one message (use SplitFile for files holding several)")
+		return Segment{}, refuse(Location{Segment: "MSH", Sequence: 2, Position: pos}, CodeSegmentSequence,
+			"unexpected second MSH segment: Parse reads one message (use SplitFile for files holding several)")
 	}
 	seg := Segment{Name: name, delims: d}
 	if hasFields {
 		parts := strings.Split(rest, string(d.Field))
 		seg.Fields = make([]Field, len(parts))
 		for i, f := range parts {
-			seg.Fields[i] = parseField(f, d)
+			seg.Fields[i] = parseField(f, d, cs)
 		}
 	}
 	return seg, nil
@@ -223,7 +243,7 @@ func validSegmentName(s string) bool {
 
 // parseField splits a raw field down to subcomponents and unescapes each
 // leaf last, so escaped delimiters never split anything.
-func parseField(raw string, d Delims) Field {
+func parseField(raw string, d Delims, cs charset) Field {
 	reps := strings.Split(raw, string(d.Repetition))
 	f := make(Field, len(reps))
 	for i, r := range reps {
@@ -232,7 +252,7 @@ func parseField(raw string, d Delims) Field {
 		for j, c := range comps {
 			subs := strings.Split(c, string(d.Subcomponent))
 			for k, s := range subs {
-				subs[k] = d.UnescapeText(s)
+				subs[k] = d.unescape(s, cs)
 			}
 			rep[j] = subs
 		}
@@ -284,7 +304,8 @@ func (m *Message) Get(name string, n int) string {
 }
 
 // Encode writes m in ER7 form with m.Delims, escaping every value and ending
-// each segment with "\r". Parse(m.Encode()) reproduces m.
+// each segment with "\r", in the character set m was read with. When Parse
+// had no warning about the character set, Parse(m.Encode()) reproduces m.
 func (m *Message) Encode() []byte {
 	if m == nil {
 		return nil
@@ -294,7 +315,7 @@ func (m *Message) Encode() []byte {
 		m.Segments[i].encode(&b, m.Delims)
 		b.WriteByte('\r')
 	}
-	return []byte(b.String())
+	return m.cs.encode(b.String())
 }
 
 func (s *Segment) encode(b *strings.Builder, d Delims) {

@@ -75,7 +75,7 @@ func TestParseErrors(t *testing.T) {
 		{"blank", " \r\n\r\n\t", "hl7: empty message"},
 		{"not MSH", "PID|1||X\rMSH|^~\\&|A", `hl7: segment 1: first segment must be MSH, got "PID"`},
 		{"batch header", "FHS|^~\\&|A\rMSH|^~\\&|A", `first segment must be MSH, got "FHS"`},
-		{"MSH only", "MSH", "segment 1: MSH too short to hold delimiters"},
+		{"MSH only", "MSH", "segment 1 (MSH-1): MSH too short to hold delimiters"},
 		{"MSH no encoding chars", "MSH|", `MSH too short to hold delimiters: MSH-2 "" has 0 encoding characters`},
 		{"MSH short encoding chars", "MSH|^~\\|A|B", `MSH-2 "^~\\" has 3 encoding characters, need 4`},
 		{"too many encoding chars", "MSH|^~\\&#!|A", `has 6 encoding characters, want 4 or 5`},
@@ -88,7 +88,7 @@ func TestParseErrors(t *testing.T) {
 		{"short segment name", "MSH|^~\\&|A\rPI|1", `segment 2: invalid segment name "PI"`},
 		{"digit first", "MSH|^~\\&|A\r1AB|1", `segment 2: invalid segment name "1AB"`},
 		{"indented segment", "MSH|^~\\&|A\r PID|1", `segment 2: invalid segment name " PID"`},
-		{"second MSH", "MSH|^~\\&|A\rPID|1\rMSH|^~\\&|B", "segment 3: unexpected second MSH segment"},
+		{"second MSH", "MSH|^~\\&|A\rPID|1\rMSH|^~\\&|B", "segment 3 (MSH[2]): unexpected second MSH segment"},
 		{"MLLP framed", "\x0bMSH|^~\\&|A\r\x1c\r", `first segment must be MSH, got "\vMS"`},
 	}
 	for _, tt := range tests {
@@ -181,8 +181,17 @@ func TestUnescape(t *testing.T) {
 		{`\X123\`, `\X123\`},        // odd length kept
 		{`\X\`, ``},                 // empty hex
 		{`one\.br\two`, "one\ntwo"}, // line break
-		{`one\.sp 2\two`, "one\ntwo"},
-		{`\.ce\centered`, `centered`},
+		{`one\.sp\two`, "one\ntwo"},
+		{`one\.sp 2\two`, "one\n\ntwo"}, // end the line, skip 2 lines
+		{`one\.sp 999999999\two`, "one" + strings.Repeat("\n", maxFormatRepeat) + "two"},
+		{`one\.sp x\two`, "onetwo"},     // a bad number: the command is dropped
+		{`\.ce\centered`, "\ncentered"}, // end the line; the next one is centred
+		{`a\.sk 3\b`, "a   b"},          // skip 3 spaces to the right
+		{`\.ti 2\b`, "  b"},             // indent this line
+		{`\.ti -2\b`, "b"},              // a negative indent cannot be shown
+		{`\.in 4\a\.fi\\.nf\b`, "ab"},   // indentation and fill mode dropped
+		{`\.br2\x`, "x"},                // not a command
+		{`\XE9\`, "é"},                  // a byte that is not UTF-8: ISO 8859/1
 		{`\H\bold\N\`, `bold`},
 		{`\Zlocal\x`, `x`},
 		{`\C2842\x\M2442\`, `x`},

@@ -211,8 +211,9 @@ func (s *Server) logReadError(log *slog.Logger, stopCtx context.Context, err err
 	}
 }
 
-// handle runs the handler, turning a panic into an AE acknowledgement so
-// one bad message cannot take the server down.
+// handle runs the handler, turning a panic into an AR acknowledgement so
+// one bad message cannot take the server down. AR, not AE: the same
+// message would meet the same bug again, so it must not be resent forever.
 func (s *Server) handle(ctx context.Context, h Handler, raw []byte, log *slog.Logger) (ack []byte) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -226,7 +227,7 @@ func (s *Server) handle(ctx context.Context, h Handler, raw []byte, log *slog.Lo
 func internalErrorACK(raw []byte, now time.Time) []byte {
 	const text = "internal error while processing the message"
 	if m, err := Parse(raw); err == nil {
-		return NewACK(m, AckError, text, "", now)
+		return NewACK(m, AckReject, text, "", now)
 	}
 	return NewRejectACK(raw, text, now)
 }

@@ -156,7 +156,7 @@ func waitTimeout(t *testing.T, wg *sync.WaitGroup, d time.Duration) {
 	}
 }
 
-func TestServerHandlerPanicAnswersAE(t *testing.T) {
+func TestServerHandlerPanicAnswersAR(t *testing.T) {
 	h := func(ctx context.Context, raw []byte) []byte {
 		if controlID(raw) == "BOOM" {
 			panic("handler bug")
@@ -166,7 +166,7 @@ func TestServerHandlerPanicAnswersAE(t *testing.T) {
 	ts := startServer(t, &Server{}, h)
 	acks, err := Send(context.Background(), ts.addr, [][]byte{testMessage("BOOM"), testMessage("OK")})
 	require.NoError(t, err)
-	ack := requireACK(t, acks[0], AckError, "BOOM")
+	ack := requireACK(t, acks[0], AckReject, "BOOM")
 	require.Contains(t, ack.Get("MSA", 3), "internal error")
 	requireACK(t, acks[1], AckAccept, "OK")
 }

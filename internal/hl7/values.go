@@ -103,44 +103,159 @@ func allDigits(s string) bool {
 	return true
 }
 
-// ParseRange reads the bounds of a reference range such as "3.5-5.1",
-// "3.5 - 5.1", "-1.0-2.0", "<5", "<=5", ">10" or ">=10". A bound that is
-// absent or not understood is nil; text like "negative" gives nil, nil.
-// Strict and non-strict comparisons are not distinguished.
+// ParseRange reads the numeric bounds of a reference range (OBX-7) in the
+// forms real systems send:
+//
+//	3.5-5.1   3.5 - 5.1   -3-3   .4-1.5   -2.5 - -0.5   low-high
+//	4.3 to 6.2   70_105   3.5–5.1 (en dash)                 other separators
+//	<1.0   <=5   ≤5   >60   >=60   ≥60                    one bound
+//	(<1.0)   [3.5-5.1]                                     in brackets
+//	< 9 mcg/dL   3.5-5.1 mmol/L                            followed by a unit
+//
+// A bound that is absent or not understood is nil: text ranges such as
+// "negative" or "M 13-17 F 12-16" give nil, nil, and so does a range whose
+// low bound is above its high bound. Strict and non-strict comparisons are
+// not distinguished. Keep the raw text too: it is what people read.
 func ParseRange(s string) (low, high *float64) {
 	s = strings.TrimSpace(s)
-	for _, p := range []string{"<=", "≤", "<"} {
+	if len(s) >= 2 && (s[0] == '(' && s[len(s)-1] == ')' || s[0] == '[' && s[len(s)-1] == ']') {
+		s = strings.TrimSpace(s[1 : len(s)-1])
+	}
+	for _, p := range []string{"<=", "=<", "≤", "<"} {
 		if rest, ok := strings.CutPrefix(s, p); ok {
-			return nil, parseWholeNumber(rest)
+			return nil, numberWithUnit(rest)
 		}
 	}
-	for _, p := range []string{">=", "≥", ">"} {
+	for _, p := range []string{">=", "=>", "≥", ">"} {
 		if rest, ok := strings.CutPrefix(s, p); ok {
-			return parseWholeNumber(rest), nil
+			return numberWithUnit(rest), nil
 		}
 	}
 	a, rest, ok := scanNumber(s)
 	if !ok {
 		return nil, nil
 	}
-	rest, ok = strings.CutPrefix(strings.TrimLeft(rest, " "), "-")
+	rest, ok = cutRangeSeparator(strings.TrimLeft(rest, " "))
 	if !ok {
 		return nil, nil
 	}
-	b := parseWholeNumber(rest)
-	if b == nil {
+	b := numberWithUnit(rest)
+	if b == nil || a > *b {
 		return nil, nil
 	}
 	return &a, b
 }
 
-// parseWholeNumber parses s, trimmed, when it is exactly one number.
-func parseWholeNumber(s string) *float64 {
+// cutRangeSeparator removes the separator between the bounds of a range.
+func cutRangeSeparator(s string) (string, bool) {
+	for _, sep := range []string{"-", "–", "—", "_"} {
+		if rest, ok := strings.CutPrefix(s, sep); ok {
+			return rest, true
+		}
+	}
+	if len(s) > 2 && strings.EqualFold(s[:2], "to") && (s[2] == ' ' || s[2] == '-' || s[2] == '.' || s[2] >= '0' && s[2] <= '9') {
+		return s[2:], true
+	}
+	return s, false
+}
+
+// numberWithUnit parses s, trimmed, when it is one number, optionally
+// followed by white space and a unit ("9 mcg/dL", "4.0 10*9/L"). Anything
+// else after the number (a second number, an exponent, "1:10") makes it nil.
+func numberWithUnit(s string) *float64 {
 	v, rest, ok := scanNumber(strings.TrimSpace(s))
-	if !ok || rest != "" {
+	if !ok || !isUnitText(rest) {
 		return nil
 	}
 	return &v
+}
+
+// isUnitText reports whether s, the text after a number, is empty or a unit:
+// it starts with white space or "%", its first word starts with a letter or
+// is a power-of-ten unit such as 10*9/L, and no later word holds a digit
+// (which would be a second range: "13-17 or 12-16").
+func isUnitText(s string) bool {
+	if s == "" {
+		return true
+	}
+	if s[0] != ' ' && s[0] != '\t' && s[0] != '%' {
+		return false
+	}
+	words := strings.Fields(s)
+	if len(words) == 0 {
+		return true
+	}
+	if first := words[0]; first[0] >= '0' && first[0] <= '9' || first[0] == '-' || first[0] == '+' || first[0] == '.' {
+		if !strings.ContainsAny(first, "*^/") {
+			return false
+		}
+	}
+	for _, w := range words[1:] {
+		if strings.ContainsAny(w, "0123456789") {
+			return false
+		}
+	}
+	return true
+}
+
+// isNumber reports whether s, trimmed, is exactly one number.
+func isNumber(s string) bool {
+	_, rest, ok := scanNumber(strings.TrimSpace(s))
+	return ok && rest == ""
+}
+
+// comparators are the SN comparators of HL7 (SN.1), also accepted in front
+// of an NM value because analysers report results beyond their measuring
+// range that way ("<0.01", ">500").
+var comparators = []string{"<=", ">=", "<>", "<", ">", "=", "≤", "≥"}
+
+// ValidNumeric reports whether s is a usable numeric result (OBX-2 NM): a
+// number, optionally after a comparator ("<0.5", ">= 500"), or a ratio
+// ("1:128", "1/128"), with white space around it allowed.
+func ValidNumeric(s string) bool {
+	s = strings.TrimSpace(s)
+	for _, c := range comparators {
+		if rest, ok := strings.CutPrefix(s, c); ok {
+			return isNumber(rest)
+		}
+	}
+	if a, b, ok := strings.Cut(s, ":"); ok {
+		return isNumber(a) && isNumber(b)
+	}
+	if a, b, ok := strings.Cut(s, "/"); ok {
+		return isNumber(a) && isNumber(b)
+	}
+	return isNumber(s)
+}
+
+// validSN reports whether the components of an SN value (comparator,
+// number, separator or suffix, number) make a structured numeric result:
+// ">^100", "^1^:^128", "^10^-^20", "^2^+". A sender that put the whole
+// value in the first component ("<5") is accepted too.
+func validSN(comp, num1, sep, num2 string) bool {
+	comp, num1, sep, num2 = strings.TrimSpace(comp), strings.TrimSpace(num1), strings.TrimSpace(sep), strings.TrimSpace(num2)
+	if num1 == "" && sep == "" && num2 == "" {
+		return ValidNumeric(comp)
+	}
+	switch comp {
+	case "", "<", ">", "<=", ">=", "=", "<>":
+	default:
+		return false
+	}
+	switch sep {
+	case "", "-", "+", "/", ".", ":":
+	default:
+		return false
+	}
+	switch {
+	case num1 == "" && num2 == "":
+		return false
+	case num1 != "" && !isNumber(num1), num2 != "" && !isNumber(num2):
+		return false
+	case num2 != "" && sep == "":
+		return false
+	}
+	return true
 }
 
 // scanNumber reads a leading [+-]digits[.digits] from s. It avoids

@@ -272,6 +272,59 @@ func TestAPI(t *testing.T) {
 			}
 		})
 
+		t.Run("BearerSchemeIsCaseInsensitive", func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, e)
+			// RFC 7235 section 2.1: the scheme is case-insensitive and is
+			// followed by one or more spaces.
+			cases := []struct {
+				header string
+				status int
+			}{
+				{"Bearer " + b.staff, 200},
+				{"bearer " + b.staff, 200},
+				{"BEARER " + b.staff, 200},
+				{"bEaReR " + b.staff, 200},
+				{"Bearer   " + b.staff, 200},
+				{"Bearer " + b.staff + " ", 200},
+				{"Basic " + b.staff, 401},
+				{"Bearer" + b.staff, 401},
+				{"Bearer", 401},
+				{"Bearer ", 401},
+				{"bearer co_nope", 401},
+				{"Bearer " + b.staff + " extra", 401},
+				{"Bearer\t" + b.staff, 401},
+			}
+			for _, tc := range cases {
+				a := b.do(t, "", "GET", "/api/v1/worklist", "", "Authorization", tc.header)
+				require.Equal(t, tc.status, a.status, "%q: %s", tc.header, a.body)
+			}
+		})
+
+		t.Run("CommentOfACalloutOnOtherDepartmentsIsCut", func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, e)
+			hema, err := b.fx.Svc.CreateToken(context.Background(), b.fx.Lab, "Hema", callout.RoleStaff, "Haematology")
+			require.NoError(t, err)
+			c := b.fx.Create(t, storetest.Order("ORD-MIX", 1, callout.NewReport{TestID: "CBC", TestName: "Blood count",
+				Department: "Haematology", Parameters: []callout.Parameter{{Name: "Hb", Value: "5.1", Flag: "LL"}}}))
+			ids := storetest.ReportIDs(c)
+			const secret = "HIV screen positive, told Dr. Rao"
+			a := b.do(t, b.staff, "POST", fmt.Sprintf("/api/v1/bills/%d/callouts", c.ID),
+				calloutBody(ids, true, `{"is_referral":true,"comment":"`+secret+`"}`))
+			require.Equal(t, 201, a.status, string(a.body))
+
+			for _, path := range []string{"/api/v1/bills/%d/callouts", "/api/v1/bills/%d", "/api/v1/activity?bill_id=%d"} {
+				a = b.do(t, hema, "GET", fmt.Sprintf(path, c.ID), "")
+				require.Equal(t, 200, a.status, string(a.body))
+				require.NotContains(t, string(a.body), secret, path)
+				require.Contains(t, string(a.body), `"restricted":true`, path)
+				a = b.do(t, b.staff, "GET", fmt.Sprintf(path, c.ID), "")
+				require.Contains(t, string(a.body), secret, "unlimited: %s", path)
+				require.NotContains(t, string(a.body), `"restricted"`, "unlimited: %s", path)
+			}
+		})
+
 		t.Run("MandatoryComments", func(t *testing.T) {
 			t.Parallel()
 			b := setup(t, e)

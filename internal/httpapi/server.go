@@ -226,13 +226,11 @@ const tokenCacheTTL = 30 * time.Second
 
 func (s *Server) auth(next func(http.ResponseWriter, *http.Request, callout.Principal)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		h := r.Header.Get("Authorization")
-		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || strings.TrimSpace(token) == "" {
+		token, ok := bearerToken(r.Header.Get("Authorization"))
+		if !ok {
 			s.writeError(w, r, callout.Errorf(callout.KindUnauthorized, "send an API token: Authorization: Bearer <token>"))
 			return
 		}
-		token = strings.TrimSpace(token)
 		s.mu.Lock()
 		c, hit := s.tokens[token]
 		s.mu.Unlock()
@@ -252,6 +250,22 @@ func (s *Server) auth(next func(http.ResponseWriter, *http.Request, callout.Prin
 		}
 		next(w, r, c.p)
 	}
+}
+
+// bearerToken returns the token of an Authorization header that uses the
+// Bearer scheme. The scheme is case-insensitive and separated from the
+// token by one or more spaces (RFC 7235 section 2.1, RFC 6750 section 2.1);
+// the token itself has no spaces.
+func bearerToken(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimLeft(token, " ")
+	if token == "" || strings.ContainsAny(token, " \t") {
+		return "", false
+	}
+	return token, true
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

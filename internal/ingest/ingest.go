@@ -3,8 +3,11 @@
 // through callout.Ingest and answers with the acknowledgement:
 //
 //	AA  stored (or already stored before: the same MSH-10 from the same facility)
-//	AE  understood but not storable; MSA-3/ERR say why; the sender may fix and resend
-//	AR  rejected: not ORU^R01, bad structure, or a facility no lab accepts
+//	AE  not stored because of a transient fault (database unavailable, lock
+//	    timeout): send the same message again later
+//	AR  rejected for good: not ORU^R01, bad structure, a facility no lab
+//	    accepts, a field that breaks a rule (MSA-3/ERR say which); sending
+//	    the same message again would be refused again
 package ingest
 
 import (
@@ -22,6 +25,10 @@ import (
 // Store is what ingesting needs from storage.
 type Store interface {
 	callout.IngestStore
+	// Transient reports whether an error of the store is a fault that may
+	// pass (database unavailable, lock timeout): only then is the sender
+	// asked to send the message again.
+	Transient(err error) bool
 }
 
 // Ingester turns raw messages into stored results and ACKs.
@@ -42,7 +49,7 @@ type Ingester struct {
 
 type labEntry struct {
 	labID     int64
-	useFiller bool
+	numbering hl7.Numbering
 	limits    []callout.CriticalLimit
 	expires   time.Time
 }
@@ -52,6 +59,11 @@ const labCacheTTL = 5 * time.Second
 
 // lab returns the lab accepting facility, from the cache when fresh.
 func (in *Ingester) lab(ctx context.Context, facility string) (labEntry, error) {
+	// The facility is looked up before the message reaches the domain, so
+	// the text rules apply here first.
+	if err := callout.CheckLine("the sending facility (MSH-4)", facility); err != nil {
+		return labEntry{}, err
+	}
 	in.mu.Lock()
 	e, ok := in.labs[facility]
 	in.mu.Unlock()
@@ -66,7 +78,11 @@ func (in *Ingester) lab(ctx context.Context, facility string) (labEntry, error) 
 	if err != nil {
 		return labEntry{}, err
 	}
-	e = labEntry{labID: labID, useFiller: useFiller, limits: limits, expires: time.Now().Add(labCacheTTL)}
+	numbering := hl7.NumberPlacer
+	if useFiller {
+		numbering = hl7.NumberFiller
+	}
+	e = labEntry{labID: labID, numbering: numbering, limits: limits, expires: time.Now().Add(labCacheTTL)}
 	in.mu.Lock()
 	if in.labs == nil || len(in.labs) > 1000 {
 		in.labs = map[string]labEntry{}
@@ -117,83 +133,137 @@ func (in *Ingester) now() time.Time {
 }
 
 // Process handles one raw message, returning the ACK and what happened.
+// The ACK's ERR segments say what was refused (severity E, with the HL7
+// table 0357 code and the location) and which fields were ignored
+// (severity W).
 func (in *Ingester) Process(ctx context.Context, raw []byte) ([]byte, Outcome) {
 	now := in.now()
 	msg, err := hl7.Parse(raw)
 	if err != nil {
 		reason := "the message could not be parsed: " + err.Error()
-		return hl7.NewRejectACK(raw, reason, now), Outcome{Code: hl7.AckReject, Reason: reason}
+		a := hl7.Ack{Code: hl7.AckReject, Text: reason, Issues: refusal(err, hl7.CodeSegmentSequence, reason)}
+		return a.BuildRaw(raw, now), Outcome{Code: hl7.AckReject, Reason: reason}
 	}
-	reply := func(code, reason string, out Outcome) ([]byte, Outcome) {
+	var warnings []hl7.Issue
+	reply := func(code, reason string, out Outcome, cause ...hl7.Issue) ([]byte, Outcome) {
 		out.Code, out.Reason = code, reason
 		text := reason
 		if code == hl7.AckAccept && text == "" {
 			text = "stored"
 		}
-		detail := ""
-		if code != hl7.AckAccept {
-			detail = reason
-		}
-		return hl7.NewACK(msg, code, text, detail, now), out
+		a := hl7.Ack{Code: code, Text: text, Issues: append(cause, warnings...)}
+		return a.Build(msg, now), out
 	}
 	oru, err := hl7.ParseORUIn(msg, in.Location)
 	if errors.Is(err, hl7.ErrNotORU) {
-		return reply(hl7.AckReject, "only ORU^R01 messages are accepted: "+err.Error(), Outcome{})
+		reason := "only ORU^R01 messages are accepted: " + err.Error()
+		return reply(hl7.AckReject, reason, Outcome{}, refusal(err, hl7.CodeUnsupportedMessageType, reason)...)
 	}
 	if err != nil {
-		return reply(hl7.AckReject, "bad message structure: "+err.Error(), Outcome{})
+		reason := "bad message structure: " + err.Error()
+		return reply(hl7.AckReject, reason, Outcome{}, refusal(err, hl7.CodeSegmentSequence, reason)...)
 	}
+	warnings = oru.Warnings
 	lab, err := in.lab(ctx, oru.SendingFacility)
 	labID := lab.labID
 	if callout.ErrorKind(err) == callout.KindNotFound {
-		return reply(hl7.AckReject, "no lab accepts messages from sending facility (MSH-4) "+quote(oru.SendingFacility), Outcome{})
+		reason := "no lab accepts messages from sending facility (MSH-4) " + quote(oru.SendingFacility)
+		return reply(hl7.AckReject, reason, Outcome{}, hl7.Issue{Location: hl7.Location{Segment: "MSH", Sequence: 1, Field: 4},
+			Code: hl7.CodeTableValueNotFound, Severity: hl7.SeverityError, Message: reason})
 	}
 	if err != nil {
-		in.log().Error("hl7: look up facility", "err", err)
-		return reply(hl7.AckError, "the message could not be stored now; send it again", Outcome{})
+		code, reason, issue := in.ackFor(err, "look up facility")
+		return reply(code, reason, Outcome{}, issue)
 	}
-	res, err := callout.Ingest(ctx, cachedLimits{Store: in.Store, limits: lab.limits}, labID, Map(oru, lab.useFiller), now)
+	if err := oru.CheckOrderNumbers(lab.numbering); err != nil {
+		// Checked here to locate the field in the ACK; callout.Ingest refuses
+		// an order without Order ID too. Deterministic: AR.
+		reason := err.Error()
+		return reply(hl7.AckReject, reason, Outcome{LabID: labID}, refusal(err, hl7.CodeRequiredFieldMissing, reason)...)
+	}
+	res, err := callout.Ingest(ctx, cachedLimits{Store: in.Store, limits: lab.limits}, labID, Map(oru, lab.numbering), now)
 	out := Outcome{LabID: labID, Duplicate: res.Duplicate, BillIDs: res.BillIDs}
 	switch {
 	case err == nil && res.Duplicate:
 		return reply(hl7.AckAccept, "already stored; ignored", out)
 	case err == nil:
 		return reply(hl7.AckAccept, "", out)
-	case callout.ErrorKind(err) == callout.KindInternal:
-		in.log().Error("hl7: store results", "err", err)
-		return reply(hl7.AckError, "the message could not be stored now; send it again", out)
 	}
-	return reply(hl7.AckError, callout.ErrorMessage(err), out)
+	code, reason, issue := in.ackFor(err, "store results")
+	return reply(code, reason, out, issue)
+}
+
+// ackFor is the one place an error becomes an acknowledgement code. AE
+// asks the sender to send the same message again, so it is only for faults
+// that pass (the store says which: database unavailable, lock timeout,
+// deadline); anything else is deterministic — the same message would fail
+// the same way forever — and is AR, with the rule it breaks or, for an
+// internal error, no detail.
+func (in *Ingester) ackFor(err error, step string) (code, reason string, issue hl7.Issue) {
+	switch {
+	case in.Store.Transient(err):
+		in.log().Warn("hl7 message not stored: transient failure, the sender is asked to resend", "step", step, "err", err)
+		return hl7.AckError, "the message could not be stored now; send it again", internalError()
+	case callout.ErrorKind(err) == callout.KindInternal:
+		in.log().Error("hl7 message not stored: internal error", "step", step, "err", err)
+		reason = "the message could not be stored (internal error); it is refused as sent, do not send it again unchanged"
+		return hl7.AckReject, reason, hl7.Issue{Code: hl7.CodeApplicationInternalError, Severity: hl7.SeverityError, Message: reason}
+	}
+	reason = callout.ErrorMessage(err)
+	return hl7.AckReject, reason, hl7.Issue{Code: domainCode(err), Severity: hl7.SeverityError, Message: reason}
+}
+
+// refusal is the ERR of a refused message: the issue err carries, with the
+// whole reason as its message, or an issue of code def without location.
+func refusal(err error, def hl7.ErrorCode, reason string) []hl7.Issue {
+	is, ok := hl7.IssueOf(err)
+	if !ok {
+		is = hl7.Issue{Code: def, Severity: hl7.SeverityError}
+	}
+	is.Message = reason
+	return []hl7.Issue{is}
+}
+
+// internalError is the ERR of a transient fault on our side.
+func internalError() hl7.Issue {
+	return hl7.Issue{Code: hl7.CodeApplicationInternalError, Severity: hl7.SeverityError,
+		Message: "the message could not be stored now; send it again"}
+}
+
+// domainCode is the table 0357 code for a refusal by Callout's own rules on
+// data that parsed: a conflict is a duplicate key, the rest bad data.
+func domainCode(err error) hl7.ErrorCode {
+	if callout.ErrorKind(err) == callout.KindConflict {
+		return hl7.CodeDuplicateKey
+	}
+	return hl7.CodeDataType
 }
 
 func quote(s string) string { return `"` + s + `"` }
 
 // Map turns a parsed ORU^R01 into the domain's result message. The Order ID
-// is the placer order number unless the lab numbers orders by the filler's.
-func Map(oru *hl7.ORU, useFiller bool) callout.ResultMessage {
+// is the order number numbering n chooses; the other number is kept as the
+// accession number. A report's resulted-at time is the view's ResultedAt
+// (OBR-22, else OBX-19, else MSH-7; zero means the time of receipt).
+func Map(oru *hl7.ORU, n hl7.Numbering) callout.ResultMessage {
 	m := callout.ResultMessage{Facility: oru.SendingFacility, ControlID: oru.ControlID}
-	patient := callout.Contact{Name: oru.Patient.Name, Email: oru.Patient.Email, Phone: oru.Patient.Phone}
 	index := map[string]int{} // several OBR of one order: one order, several reports
 	for _, o := range oru.Orders {
-		id := o.PlacerOrderNumber
-		if useFiller {
-			id = o.FillerOrderNumber
-		}
+		id, other := o.OrderNumber(n)
 		id = strings.TrimSpace(id)
 		i, ok := index[id]
 		if !ok {
 			i = len(m.Orders)
 			index[id] = i
+			p := o.Patient
 			m.Orders = append(m.Orders, callout.IncomingOrder{
-				LabBillID: id, AccessionNumber: strings.TrimSpace(o.FillerOrderNumber),
-				Patient: patient, Referral: callout.Contact{Name: o.OrderingProvider.Name},
+				LabBillID: id, AccessionNumber: strings.TrimSpace(other),
+				Patient:  callout.Contact{Name: p.Name, Email: p.Email, Phone: p.Phone},
+				Referral: callout.Contact{Name: o.OrderingProvider.Name},
 			})
-			if useFiller {
-				m.Orders[i].AccessionNumber = strings.TrimSpace(o.PlacerOrderNumber)
-			}
 		}
 		r := callout.IncomingReport{TestID: o.TestID, TestName: o.TestName, Department: department(o.Section),
-			ResultedAt: o.ObservedAt, ResultStatus: resultStatus(o)}
+			ResultedAt: o.ResultedAt, ResultStatus: resultStatus(o)}
 		for _, obx := range o.Observations {
 			switch strings.ToUpper(obx.ResultStatus) {
 			case "D", "X", "W":

@@ -116,7 +116,7 @@ func TestIngest(t *testing.T) {
 				{"garbage", []byte("hello world"), "AR", "parsed"},
 				{"unknown facility", unknown, "AR", "NOBODY"},
 				{"OBX before OBR", []byte("MSH|^~\\&|L|ACME LAB|C|C|20260101||ORU^R01|X1|P|2.5\rPID|1||1||A^B\rOBX|1|NM|K||1\r"), "AR", "structure"},
-				{"no order number", oru("E1", "", "K^Potassium", "K^Potassium||7.1|mmol/L|3.5-5.1|HH|||F"), "AE", "order number"},
+				{"no order number", oru("E1", "", "K^Potassium", "K^Potassium||7.1|mmol/L|3.5-5.1|HH|||F"), "AR", "order number"},
 			}
 			for _, tc := range cases {
 				before := storetest.Dump(t, b.fx.Store.DB)
@@ -125,7 +125,8 @@ func TestIngest(t *testing.T) {
 				require.Contains(t, out.Reason, tc.why, tc.name)
 				require.Equal(t, before, storetest.Dump(t, b.fx.Store.DB), tc.name)
 			}
-			// A message answered AE may be sent again, fixed, and is processed.
+			// A message refused for a rule may be sent again, fixed, under
+			// the same control id: the refusal stored nothing.
 			code, out := b.send(t, oru("E1", "P-E1", "K^Potassium", "K^Potassium||7.1|mmol/L|3.5-5.1|HH|||F"))
 			require.Equal(t, "AA", code, out.Reason)
 			require.False(t, out.Duplicate)

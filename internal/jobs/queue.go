@@ -8,6 +8,7 @@ package jobs
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -75,16 +76,53 @@ type Config struct {
 	MaxWorkers int           // default 10
 	RetryBase  time.Duration // first retry delay, doubling up to RetryCap; default 2s
 	RetryCap   time.Duration // default 10m
-	JobTimeout time.Duration // default 1m
+	// JobTimeout bounds one attempt of a job: its context ends then, which
+	// aborts an SMTP conversation (notify.Mailer closes the connection).
+	// Every process of one database must use the same value: a job still
+	// marked running JobTimeout + RescueMargin after it began is taken for a
+	// dead process's and run again by any of them.
+	JobTimeout time.Duration // default DefaultJobTimeout
 	PollEvery  time.Duration // default 500ms
 }
+
+// Job timing. A process killed in the middle of a job leaves it marked
+// running; a job marked running longer than any live process lets it run
+// belongs to a dead one, and each working process puts such jobs back in
+// the queue (see rescue). With the defaults, a delivery interrupted by a
+// crash is sent again at most DefaultJobTimeout + RescueMargin + RescueEvery
+// (22 s) after its attempt began, so well within 30 s of the restart.
+const (
+	// DefaultJobTimeout bounds one attempt. A delivery is one SMTP
+	// conversation with the lab's relay (a second or two; an attempt cut
+	// short is retried with the same message); an index sync writes one
+	// order's documents.
+	DefaultJobTimeout = 15 * time.Second
+	// RescueMargin is how long past its timeout a job may still be marked
+	// running before it is run again. A live process's attempt has ended
+	// by its timeout (its context is cancelled; every step of a delivery
+	// honours it), so the margin only covers the moment between River
+	// marking a job running and starting its clock, the worker returning,
+	// and clock differences between machines. River's own completion
+	// record may lag longer (a slow database); the job then runs again,
+	// but never beside itself: the first attempt is over, and a delivery
+	// already marked sent is not sent again.
+	RescueMargin = 5 * time.Second
+	// RescueEvery is how often each working process looks for such jobs.
+	RescueEvery = 2 * time.Second
+)
 
 // Queue inserts and (optionally) works the jobs.
 type Queue struct {
 	working bool
 	client  *river.Client[*sql.Tx]
+	exec    riverdriver.Executor
 	pool    *pgxpool.Pool
 	log     *slog.Logger
+	// rescueAfter is how long a job may be marked running before it is
+	// taken for a dead process's: JobTimeout + RescueMargin.
+	rescueAfter time.Duration
+	stopRescue  context.CancelFunc
+	rescueDone  chan struct{}
 }
 
 func driver(ctx context.Context, cfg Config) (riverdriver.Driver[*sql.Tx], *pgxpool.Pool, error) {
@@ -145,15 +183,18 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		Logger:      cfg.Log.With("component", "jobs"),
 		PollOnly:    pool == nil,
 		RetryPolicy: &backoff{base: or(cfg.RetryBase, 2*time.Second), limit: or(cfg.RetryCap, 10*time.Minute)},
-		JobTimeout:  or(cfg.JobTimeout, time.Minute),
+		JobTimeout:  or(cfg.JobTimeout, DefaultJobTimeout),
 		// Discarded jobs are kept a month: a delivery that gave up is also
 		// recorded on its delivery row, but the job shows why in detail.
 		DiscardedJobRetentionPeriod: 30 * 24 * time.Hour,
 	}
-	// A job still "running" this long after it started belongs to a process
-	// that died: it runs again. A delivery attempt never outlives JobTimeout
-	// (its context ends then), so a rescued delivery was not mid-send.
-	rc.RescueStuckJobsAfter = rc.JobTimeout + max(rc.JobTimeout/2, time.Second)
+	// Jobs of dead processes are put back by our own rescue, every
+	// RescueEvery in every working process. River's rescuer runs only every
+	// 30 s, only on the elected leader (up to ~15 s after a restart), and
+	// schedules the retry with backoff through the leader's scheduler:
+	// together often more than a minute. It stays as a backstop at its
+	// default hour.
+	rc.RescueStuckJobsAfter = max(time.Hour, rc.JobTimeout+RescueMargin)
 	rc.FetchPollInterval = or(cfg.PollEvery, 500*time.Millisecond)
 	if rc.FetchCooldown > rc.FetchPollInterval || rc.FetchCooldown == 0 {
 		rc.FetchCooldown = min(river.FetchCooldownDefault, rc.FetchPollInterval)
@@ -181,7 +222,8 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		}
 		return nil, fmt.Errorf("create job queue: %w", err)
 	}
-	return &Queue{client: client, pool: pool, log: cfg.Log, working: rc.Workers != nil}, nil
+	return &Queue{client: client, exec: drv.GetExecutor(), pool: pool, log: cfg.Log, working: rc.Workers != nil,
+		rescueAfter: rc.JobTimeout + RescueMargin}, nil
 }
 
 func or[T comparable](v, def T) T {
@@ -201,12 +243,22 @@ func (q *Queue) Start(ctx context.Context) error {
 	if !q.working {
 		return nil
 	}
-	return q.client.Start(ctx)
+	if err := q.client.Start(ctx); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	q.stopRescue, q.rescueDone = cancel, make(chan struct{})
+	go q.rescueLoop(rctx)
+	return nil
 }
 
 // Stop lets running jobs finish (within ctx) and stops the workers.
 func (q *Queue) Stop(ctx context.Context) error {
 	var err error
+	if q.stopRescue != nil {
+		q.stopRescue()
+		<-q.rescueDone
+	}
 	if q.working {
 		err = q.client.Stop(ctx)
 	}
@@ -214,6 +266,73 @@ func (q *Queue) Stop(ctx context.Context) error {
 		q.pool.Close()
 	}
 	return err
+}
+
+// rescueLoop runs rescue now and every RescueEvery until ctx ends: at once,
+// so that a restarted process resumes its predecessor's jobs as soon as
+// they qualify.
+func (q *Queue) rescueLoop(ctx context.Context) {
+	defer close(q.rescueDone)
+	tick := time.NewTicker(RescueEvery)
+	defer tick.Stop()
+	for {
+		n, err := q.rescue(ctx, time.Now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			q.log.Warn("putting back jobs of stopped processes", "err", err)
+		case n > 0:
+			q.log.Info("jobs of a stopped process put back in the queue", "jobs", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// rescue makes every job that has been marked running for longer than
+// JobTimeout + RescueMargin available to run again at once, and returns how
+// many it found. Its attempt keeps counting toward the job's MaxAttempts;
+// one past them still runs, and a delivery that then fails is recorded as
+// failed for good. River's own query guards the update (still running,
+// still started before the horizon), so processes rescuing at the same
+// time cannot take a job that has just started again.
+func (q *Queue) rescue(ctx context.Context, now time.Time) (int, error) {
+	horizon := now.Add(-q.rescueAfter)
+	total := 0
+	for after := int64(0); ; {
+		stuck, err := q.exec.JobGetStuck(ctx, &riverdriver.JobGetStuckParams{AfterID: after, Max: 100, StuckHorizon: horizon})
+		if err != nil {
+			return total, fmt.Errorf("find jobs of stopped processes: %w", err)
+		}
+		if len(stuck) == 0 {
+			return total, nil
+		}
+		p := &riverdriver.JobRescueManyParams{StuckHorizon: horizon}
+		for _, j := range stuck {
+			began := horizon
+			if j.AttemptedAt != nil {
+				began = *j.AttemptedAt
+			}
+			msg, err := json.Marshal(rivertype.AttemptError{At: now.UTC(), Attempt: max(j.Attempt, 0),
+				Error: fmt.Sprintf("the process running this attempt stopped: still marked running %s after it began; run again",
+					now.Sub(began).Round(time.Second))})
+			if err != nil {
+				return total, err
+			}
+			p.ID = append(p.ID, j.ID)
+			p.Error = append(p.Error, msg)
+			p.FinalizedAt = append(p.FinalizedAt, nil)
+			p.ScheduledAt = append(p.ScheduledAt, now.UTC())
+			p.State = append(p.State, string(rivertype.JobStateAvailable))
+		}
+		if _, err := q.exec.JobRescueMany(ctx, p); err != nil {
+			return total, fmt.Errorf("put back jobs of stopped processes: %w", err)
+		}
+		total += len(stuck)
+		after = stuck[len(stuck)-1].ID
+	}
 }
 
 // EnqueueCallout inserts, in tx, the index sync of the order and one job per

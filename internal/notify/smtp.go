@@ -202,16 +202,24 @@ func (m *Mailer) Send(ctx context.Context, e Email) error {
 
 	// go-mail applies its timeout to each network operation but only
 	// watches ctx while dialling: closing the connection when ctx is done
-	// makes cancellation work during the whole conversation too.
+	// makes cancellation work during the whole conversation too. And the
+	// connection never outlives Send: when go-mail gives up on its own
+	// timeout, its QUIT fails on the expired deadline and leaves the
+	// connection open, so a mail server could still be holding this
+	// attempt while the job's next one begins.
 	var (
 		mu    sync.Mutex
 		stops []func() bool
+		conns []net.Conn
 	)
 	defer func() {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, stop := range stops {
 			stop()
+		}
+		for _, c := range conns {
+			_ = c.Close()
 		}
 	}()
 	tlsCfg := m.tlsConfig()
@@ -232,6 +240,7 @@ func (m *Mailer) Send(ctx context.Context, e Email) error {
 		}
 		mu.Lock()
 		stops = append(stops, context.AfterFunc(ctx, func() { _ = conn.Close() }))
+		conns = append(conns, conn)
 		mu.Unlock()
 		return conn, nil
 	}

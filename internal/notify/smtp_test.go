@@ -343,3 +343,21 @@ func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
 	pool.AddCert(cert)
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
 }
+
+// TestMailerClosesItsConnection checks that a send that gives up on its
+// own timeout (the server is slow to answer the message) leaves no
+// connection behind: the server must not hold an attempt that the caller
+// believes over while the next attempt begins.
+func TestMailerClosesItsConnection(t *testing.T) {
+	srv := smtptest.Start(t)
+	srv.Hold()
+	m, err := NewMailer(SMTPConfig{URL: srv.URL(), From: "alerts@acme.example", Timeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	err = m.Send(context.Background(), testEmail(t, "a@b.example"))
+	require.Error(t, err)
+	require.False(t, IsPermanent(err))
+	require.Eventually(t, func() bool { return srv.Sessions() == 0 }, 3*time.Second, 10*time.Millisecond,
+		"the connection of a send that gave up is still open")
+	srv.Release()
+	require.Empty(t, srv.Messages())
+}

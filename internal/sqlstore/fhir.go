@@ -99,9 +99,12 @@ func (s *Store) SearchCalloutRecords(ctx context.Context, labID int64, q fhir.Qu
 			args = append(args, d)
 		}
 		depts := list(len(q.Departments), len(args)-len(q.Departments)+1)
+		// callout.VisibleRecord's rule: a done record of a report in the
+		// departments, an attempt that covered one.
 		where += ` AND EXISTS (SELECT 1 FROM lab_reports r WHERE r.bill_id = c.bill_id
 			AND r.department IN (` + depts + `)
-			AND (c.lab_report_id IS NULL OR r.id = c.lab_report_id))`
+			AND (r.id = c.lab_report_id
+			     OR c.lab_report_id IS NULL AND r.test_id IN (` + s.calloutFor("c.meta") + `)))`
 	}
 
 	var total int
@@ -137,8 +140,17 @@ func (s *Store) SearchCalloutRecords(ctx context.Context, labID int64, q fhir.Qu
 	return entries, total, loadReportHeaders(ctx, s.DB, labID, entries)
 }
 
+// calloutFor is a subquery listing the test ids of an attempt's selection,
+// meta.callout_for, from the meta column named col.
+func (s *Store) calloutFor(col string) string {
+	if s.Engine == Postgres {
+		return `SELECT jsonb_array_elements_text(` + col + ` -> 'callout_for')`
+	}
+	return `SELECT value FROM json_each(` + col + `, '$.callout_for')`
+}
+
 // loadReportHeaders fills in the reports (without parameters) of the
-// entries' orders, in one query.
+// entries' orders and their callout records in brief, in two queries.
 func loadReportHeaders(ctx context.Context, q queryer, labID int64, entries []fhir.Entry) error {
 	if len(entries) == 0 {
 		return nil
@@ -164,6 +176,26 @@ func loadReportHeaders(ctx context.Context, q queryer, labID int64, entries []fh
 		}
 		for _, i := range index[r.BillID] {
 			entries[i].Bill.Reports = append(entries[i].Bill.Reports, r)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load reports of callout records: %w", err)
+	}
+	rows.Close() // SQLite has one connection: free it for the next query
+
+	rows, err = q.QueryContext(ctx, `SELECT id, bill_id, lab_report_id, status, created_by, created_at
+		FROM critical_callouts WHERE lab_id = $1 AND bill_id IN (`+list(len(args)-1, 2)+`) ORDER BY id`, args...)
+	if err != nil {
+		return fmt.Errorf("load the callouts of callout records' orders: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r callout.Record
+		if err := rows.Scan(&r.ID, &r.BillID, &r.LabReportID, &r.Status, &r.CreatedBy, &r.CreatedAt); err != nil {
+			return fmt.Errorf("load the callouts of callout records' orders: %w", err)
+		}
+		for _, i := range index[r.BillID] {
+			entries[i].Records = append(entries[i].Records, r)
 		}
 	}
 	return rows.Err()

@@ -549,6 +549,89 @@ func Run(t *testing.T, e Engine) {
 			f.States(t, c.ID), "the replaced draft's report goes back to pending, visible to its own department")
 	})
 
+	t.Run("ACommentOfACalloutThatCoveredOtherDepartmentsIsCutEverywhere", func(t *testing.T) {
+		t.Parallel()
+		// A comment may speak of any report its callout covered, so a
+		// user limited to departments gets it only when the callout
+		// covered nothing but reports they see — as with the activity
+		// entry of the same callout.
+		f := NewFixture(t, e, callout.Settings{})
+		haem := callout.NewReport{TestID: "CBC", TestName: "Blood count", Department: "Haematology",
+			Parameters: []callout.Parameter{{Name: "Platelets", Value: "12", Flag: "LL"}}}
+		c := f.Create(t, Order("B1", 2, haem)) // T1, T2 Biochemistry; CBC Haematology
+		ids := ReportIDs(c)
+		h := callout.Principal{LabID: f.Lab, User: "Hana", Role: callout.RoleStaff, Departments: []string{"Haematology"}}
+		const secret = "K 7.1 and HIV screen positive"
+		comment := func(r callout.Request, text string) callout.Request { r.Payload.Comment = text; return r }
+
+		// An attempt on T1 and CBC.
+		_, err := f.Svc.Callout(ctx, f.Staff, c.ID, comment(Attempt(ids[0], ids[2]), secret), nil)
+		require.NoError(t, err)
+		recs, err := f.Svc.Records(ctx, h, c.ID)
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		require.Equal(t, []string{"CBC"}, recs[0].Meta.CalloutFor, "the attempt, cut to their report")
+		require.Empty(t, recs[0].Comment, "the record's comment")
+		require.True(t, recs[0].Restricted)
+		v, err := f.Svc.Bill(ctx, h, c.ID)
+		require.NoError(t, err)
+		require.Empty(t, v.Draft.Comment, "the draft's comment")
+		require.True(t, v.Draft.Restricted)
+		acts, err := f.Svc.Activity(ctx, h, callout.ActivityFilter{BillID: &c.ID})
+		require.NoError(t, err)
+		require.Len(t, acts, 1)
+		require.NotContains(t, acts[0].Message, secret, "the activity entry, as before")
+		require.NotContains(t, string(acts[0].Data), secret)
+		// Unlimited, it is all there.
+		recs, err = f.Svc.Records(ctx, f.Staff, c.ID)
+		require.NoError(t, err)
+		require.Equal(t, secret, recs[0].Comment)
+		require.False(t, recs[0].Restricted)
+		v, err = f.Svc.Bill(ctx, f.Staff, c.ID)
+		require.NoError(t, err)
+		require.Equal(t, secret, v.Draft.Comment)
+		require.False(t, v.Draft.Restricted)
+
+		// An attempt on T1 alone is none of their business, comment and all.
+		_, err = f.Svc.Callout(ctx, f.Staff, c.ID, comment(Attempt(ids[0]), secret), nil)
+		require.NoError(t, err)
+		recs, err = f.Svc.Records(ctx, h, c.ID)
+		require.NoError(t, err)
+		require.Empty(t, recs)
+		v, err = f.Svc.Bill(ctx, h, c.ID)
+		require.NoError(t, err)
+		require.Nil(t, v.Draft, "a draft of other departments' reports only")
+
+		// A done callout writes one record per report: theirs is cut too.
+		_, err = f.Svc.Callout(ctx, f.Staff, c.ID, comment(Done(ids[0], ids[2]), secret), nil)
+		require.NoError(t, err)
+		recs, err = f.Svc.Records(ctx, h, c.ID)
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		require.Equal(t, ids[2], *recs[0].LabReportID)
+		require.Empty(t, recs[0].Comment, "a done record of a callout that covered T1")
+		require.True(t, recs[0].Restricted)
+
+		// A later callout of CBC alone keeps its comment for them.
+		c2 := f.Create(t, Order("B2", 1, haem))
+		ids2 := ReportIDs(c2)
+		_, err = f.Svc.Callout(ctx, f.Staff, c2.ID, comment(Attempt(ids2[1]), "Platelets repeated"), nil)
+		require.NoError(t, err)
+		v, err = f.Svc.Bill(ctx, h, c2.ID)
+		require.NoError(t, err)
+		require.Equal(t, "Platelets repeated", v.Draft.Comment)
+		require.False(t, v.Draft.Restricted)
+		_, err = f.Svc.Callout(ctx, f.Staff, c2.ID, comment(Done(ids2[1]), "Told Dr. Rao"), nil)
+		require.NoError(t, err)
+		_, err = f.Svc.Callout(ctx, f.Staff, c2.ID, comment(Done(ids2[0]), secret), nil)
+		require.NoError(t, err)
+		recs, err = f.Svc.Records(ctx, h, c2.ID)
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		require.Equal(t, "Told Dr. Rao", recs[0].Comment, "a callout of their report only")
+		require.False(t, recs[0].Restricted)
+	})
+
 	t.Run("BillViewRestoresTheDraft", func(t *testing.T) {
 		t.Parallel()
 		f := NewFixture(t, e, callout.Settings{AdditionalInstruction: "Ask for read-back"})

@@ -74,6 +74,15 @@ type recordView struct {
 // Done reports whether the record is a done callout (else an attempt).
 func (r recordView) Done() bool { return r.Status == callout.StatusDone }
 
+// Withheld says why the record shows no comment, when the service withheld
+// it from this user (callout.VisibleRecord); "" otherwise.
+func (r recordView) Withheld() string {
+	if r.Restricted {
+		return callout.WithheldComment
+	}
+	return ""
+}
+
 // orderNotFound words a missing order for the page: people know orders by
 // their Order ID, not the number in the address.
 func orderNotFound(err error) error {
@@ -293,7 +302,10 @@ func parseCalloutForm(r *http.Request) (callout.Request, calloutForm, error) {
 	form := calloutForm{
 		Patient: f.Has("is_patient"), Referral: f.Has("is_referral"), Organization: f.Has("is_organization"),
 		Email: f.Has("send_email"), Fax: f.Has("send_fax"), ReadBack: f.Has("read_back"),
-		NotifiedPerson: strings.TrimSpace(f.Get("notified_person")), Comment: strings.TrimSpace(f.Get("comment")),
+		NotifiedPerson: strings.TrimSpace(f.Get("notified_person")),
+		// A textarea is sent with CR LF line breaks (HTML forms always
+		// send them); the service keeps LF only.
+		Comment: strings.TrimSpace(normalizeNewlines(f.Get("comment"))),
 	}
 	req := callout.Request{IsDraft: f.Get("action") == "attempt", Payload: callout.Payload{
 		SendEmail: form.Email, SendFax: form.Fax,

@@ -105,7 +105,20 @@ func (h *Handler) loadExport(r *http.Request, s *callout.Session) ([]exportRow, 
 	if err != nil {
 		return nil, q, err
 	}
-	return exportRows(bills, recs), q, nil
+	// The records go through the rule every reader of records follows. The
+	// export shows no comment, but what it shows of a record is then what
+	// the order page shows. Its orders hold only the listed reports: any
+	// other counts as one the user does not see, which errs on the side of
+	// showing less.
+	byBill := map[int64][]callout.Record{}
+	for _, rec := range recs {
+		byBill[rec.BillID] = append(byBill[rec.BillID], rec)
+	}
+	var seen []callout.Record
+	for _, b := range bills {
+		seen = append(seen, callout.VisibleRecords(p, b, byBill[b.ID])...)
+	}
+	return exportRows(bills, seen), q, nil
 }
 
 func (h *Handler) exportName(q worklistQuery, ext string) string {

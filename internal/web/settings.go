@@ -117,6 +117,9 @@ func (h *Handler) saveTemplate(w http.ResponseWriter, r *http.Request, s *callou
 // Order ID, or else the oldest on the Pending tab, or else the latest done.
 func (h *Handler) previewBill(ctx context.Context, p callout.Principal, orderID string) (int64, error) {
 	if orderID = strings.TrimSpace(orderID); orderID != "" {
+		if err := callout.CheckLine("the Order ID to preview", orderID); err != nil {
+			return 0, err
+		}
 		return h.worklist.FindBill(ctx, p.LabID, orderID)
 	}
 	for _, tab := range []worklistQuery{{Tab: "pending"}, {Tab: "done"}} {

@@ -260,9 +260,15 @@ func TestSignInAudit(t *testing.T) {
 		require.Equal(t, http.StatusUnauthorized, b.browser(t).from("203.0.113.9").signIn("asha", "wrong password").status)
 		require.Equal(t, http.StatusUnauthorized, b.browser(t).from("2001:db8::9").signIn("nobody", "wrong password").status)
 		// Names no user can have (a NUL byte that PostgreSQL cannot store,
-		// a huge one) are audited printable and short, and answered like any.
-		require.Equal(t, http.StatusUnauthorized, b.browser(t).from("203.0.113.9").signIn("ev\x00il", "x").status)
-		require.Equal(t, http.StatusUnauthorized, b.browser(t).from("203.0.113.10").signIn(strings.Repeat("ä", 5000), "x").status)
+		// a huge one) are bad input: answered like any wrong name, at once,
+		// changing nothing.
+		before := storetest.Dump(t, b.f.Store.DB)
+		for _, name := range []string{"ev\x00il", strings.Repeat("ä", 5000), "", "asha rao", "asha\u202e"} {
+			res := b.browser(t).from("203.0.113.10").signIn(name, "x")
+			require.Equal(t, http.StatusUnauthorized, res.status)
+			require.Contains(t, res.body, "The user name or password is wrong.")
+		}
+		require.Equal(t, before, storetest.Dump(t, b.f.Store.DB))
 
 		rows, err := b.f.Store.DB.Query(`SELECT created_at, user_name, address, COALESCE(lab_id, 0), reason FROM signin_failures ORDER BY id`)
 		require.NoError(t, err)
@@ -282,8 +288,6 @@ func TestSignInAudit(t *testing.T) {
 		require.Equal(t, []entry{
 			{"asha", "203.0.113.9", callout.SignInWrongPassword, b.f.Lab},
 			{"nobody", "2001:db8::9", callout.SignInUnknownUser, 0},
-			{`"ev\x00il"`, "203.0.113.9", callout.SignInUnknownUser, 0},
-			{`"` + strings.Repeat(`\u00e4`, 50) + `"`, "203.0.113.10", callout.SignInUnknownUser, 0},
 		}, got)
 
 		// The failure of one of the lab's users is in its activity log, for
@@ -310,7 +314,7 @@ func TestSignInAudit(t *testing.T) {
 		for range 4 {
 			require.Equal(t, http.StatusUnauthorized, b.browser(t).from("198.51.100.1").signIn("asha", "wrong password").status)
 		}
-		before := storetest.Dump(t, b.f.Store.DB)
+		before = storetest.Dump(t, b.f.Store.DB)
 		res := b.browser(t).from("198.51.100.2").signIn("asha", password)
 		require.Equal(t, http.StatusTooManyRequests, res.status)
 		require.Equal(t, before, storetest.Dump(t, b.f.Store.DB))

@@ -479,13 +479,20 @@ func TestDepartments(t *testing.T) {
 
 		// Someone without limits attempts both reports: hema sees the attempt
 		// on her report, never the other department's test.
+		// Its comment may speak of the other test: it is cut from the
+		// history as from the activity entry.
 		_, err := b.f.Svc.Callout(context.Background(), b.f.Staff, mixed.ID,
-			callout.Request{LabReportIDs: ids64(mixed.Reports), IsDraft: true, Payload: callout.Payload{IsReferral: true}}, nil)
+			callout.Request{LabReportIDs: ids64(mixed.Reports), IsDraft: true,
+				Payload: callout.Payload{IsReferral: true, Comment: "K+ repeated, HIV screen pending"}}, nil)
 		require.NoError(t, err)
 		page = hema.get(fmt.Sprintf("/bills/%d", mixed.ID))
 		require.Contains(t, page.body, "Callout attempted by Asha for tests including other departments&#39; (not shown)")
 		require.Contains(t, page.body, `<p class="tests-line">Complete Blood Count</p>`)
 		require.NotContains(t, page.body, "Potassium")
+		require.NotContains(t, page.body, "HIV screen pending", "the record's comment, or the restored form's")
+		require.Contains(t, page.body, "Comment not shown: this callout also concerned other departments&#39; reports.")
+		require.NotContains(t, hema.get(fmt.Sprintf("/bills/%d/history", mixed.ID)).body, "HIV screen pending")
+		require.Contains(t, b.signedIn(t, "all").get(fmt.Sprintf("/bills/%d", mixed.ID)).body, "HIV screen pending")
 
 		csv := hema.get("/export.csv")
 		require.Equal(t, 200, csv.status)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"callout/internal/callout"
 )
@@ -29,7 +30,12 @@ func parseWorklistQuery(r *http.Request) worklistQuery {
 		wq.Tab = "done"
 	}
 	if len(wq.Text) > 200 {
-		wq.Text = wq.Text[:200]
+		// Cut at a character boundary: half a character is not UTF-8.
+		cut := 200
+		for cut > 0 && !utf8.RuneStart(wq.Text[cut]) {
+			cut--
+		}
+		wq.Text = wq.Text[:cut]
 	}
 	if n, err := strconv.Atoi(q.Get("page")); err == nil && n > 1 && n < 100000 {
 		wq.Page = n
@@ -153,6 +159,11 @@ const maxSearchHits = 2000
 // which orders match comes from the index: states come from the database,
 // so a callout shows at once even before the index has caught up.
 func (h *Handler) search(ctx context.Context, p callout.Principal, text string) (string, []int64, error) {
+	// Without an index the text goes to the store as it is, so the text
+	// rules the service applies to searches apply here first.
+	if err := callout.CheckLine("the search text", text); err != nil {
+		return "", nil, err
+	}
 	if text == "" || h.svc.Search == nil {
 		return text, nil, nil
 	}

@@ -1,6 +1,8 @@
 package smtptest
 
 import (
+	"bufio"
+	"net"
 	"net/smtp"
 	"strings"
 	"testing"
@@ -59,5 +61,70 @@ func TestServerRecordsAndSimulatesOutages(t *testing.T) {
 	s.Reset()
 	if len(s.Messages()) != 0 {
 		t.Fatal("Reset kept messages")
+	}
+}
+
+func TestHoldKeepsMessagesWaiting(t *testing.T) {
+	s := Start(t)
+	s.Hold()
+	raw := "Message-ID: <held@example.org>\r\nSubject: x\r\n\r\nbody\r\n"
+	sent := make(chan error, 2)
+	for range 2 {
+		go func() { sent <- send(s, "a@example.org", raw) }()
+	}
+	s.WaitHeld(2, 5*time.Second)
+	if n := len(s.Messages()); n != 0 {
+		t.Fatalf("%d messages recorded while held", n)
+	}
+	if got := s.MostHeldAtOnce(); got != 2 {
+		t.Fatalf("MostHeldAtOnce = %d, want 2", got)
+	}
+	s.Release()
+	for range 2 {
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.WaitFor(2, 5*time.Second)
+
+	// A client that hangs up while its message waits is not recorded.
+	s.Reset()
+	s.Hold()
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	for _, line := range []string{"", "EHLO x\r\n", "MAIL FROM:<f@example.org>\r\n", "RCPT TO:<a@example.org>\r\n", "DATA\r\n", raw + ".\r\n"} {
+		if line != "" {
+			if _, err := c.Write([]byte(line)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if line == raw+".\r\n" {
+			break
+		}
+		for { // read the (possibly multi-line) reply
+			l, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(l) < 4 || l[3] != '-' {
+				break
+			}
+		}
+	}
+	s.WaitHeld(1, 5*time.Second)
+	c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Held() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the hung-up message is still held")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.Release()
+	if n := len(s.Messages()); n != 0 {
+		t.Fatalf("%d messages recorded from a client that hung up", n)
 	}
 }

@@ -13,6 +13,8 @@
 //	srv.SetReject(0, "")                  // back to normal
 //	srv.Stop()                            // connection refused from now on
 //	srv.Restart()                         // same port, accepting again
+//	srv.Hold()                            // messages are read but not answered…
+//	srv.Release()                         // …until now
 //
 // It is built on github.com/emersion/go-smtp and is meant to be reused by any
 // package's end-to-end tests.
@@ -31,6 +33,7 @@ import (
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -123,6 +126,14 @@ type Server struct {
 	messages   []Message
 	rejectCode int
 	rejectMsg  string
+
+	// Hold: messages waiting for an answer, by Message-ID, and the most
+	// copies of one Message-ID that ever waited at once.
+	holding  bool
+	held     map[string]int
+	heldN    int
+	mostHeld int
+	sessions int // open connections
 }
 
 // Start starts a server on 127.0.0.1:0 and stops it when the test ends.
@@ -202,6 +213,115 @@ func (s *Server) SetReject(code int, msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rejectCode, s.rejectMsg = code, msg
+}
+
+// Hold makes the server slow: from now on it reads each message in full
+// and then keeps it waiting, unanswered, until Release. A message whose
+// client hangs up while it waits (a timeout, a killed process) is dropped,
+// not recorded.
+func (s *Server) Hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holding = true
+}
+
+// Release answers (and records) every waiting message and stops holding.
+func (s *Server) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holding = false
+	s.cond.Broadcast()
+}
+
+// WaitHeld waits until at least n messages are waiting at once. It fails
+// the test after timeout, so call it from the test goroutine.
+func (s *Server) WaitHeld(n int, timeout time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	timer := time.AfterFunc(timeout, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer timer.Stop()
+	s.mu.Lock()
+	for s.heldN < n && time.Now().Before(deadline) {
+		s.cond.Wait()
+	}
+	got := s.heldN
+	s.mu.Unlock()
+	if got < n {
+		s.t.Fatalf("smtptest: %d messages waiting within %s, want %d", got, timeout, n)
+	}
+}
+
+// Held returns how many messages are waiting now.
+func (s *Server) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.heldN
+}
+
+// Sessions returns how many client connections are open now.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions
+}
+
+// MostHeldAtOnce returns the largest number of copies of one Message-ID
+// that were ever waiting at the same time: more than 1 means one message
+// was being sent twice concurrently.
+func (s *Server) MostHeldAtOnce() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mostHeld
+}
+
+// hold keeps a message with Message-ID id waiting while the server holds,
+// and reports whether its client is still there to be answered.
+func (s *Server) hold(conn net.Conn, id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.holding {
+		return true
+	}
+	if s.held == nil {
+		s.held = map[string]int{}
+	}
+	s.held[id]++
+	s.heldN++
+	s.mostHeld = max(s.mostHeld, s.held[id])
+	s.cond.Broadcast()
+	defer func() {
+		s.held[id]--
+		s.heldN--
+	}()
+
+	// A client waiting for the answer sends nothing, so a read returns only
+	// when it hangs up. go-smtp sets its own deadline before every read.
+	gone := false
+	done := make(chan struct{})
+	_ = conn.SetReadDeadline(time.Time{})
+	go func() {
+		defer close(done)
+		var b [1]byte
+		_, err := conn.Read(b[:])
+		s.mu.Lock()
+		gone = !errors.Is(err, os.ErrDeadlineExceeded)
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	}()
+	for s.holding && !gone {
+		s.cond.Wait()
+	}
+	if !gone {
+		_ = conn.SetReadDeadline(time.Now()) // ends the watching read
+	}
+	s.mu.Unlock()
+	<-done
+	s.mu.Lock()
+	return !gone
 }
 
 // Stop closes the listener and all open connections: clients then get
@@ -292,6 +412,9 @@ func rejection(code int, msg string) *smtp.SMTPError {
 type backend struct{ s *Server }
 
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	b.s.mu.Lock()
+	b.s.sessions++
+	b.s.mu.Unlock()
 	return &session{s: b.s, conn: c}, nil
 }
 
@@ -357,6 +480,9 @@ func (ss *session) Data(r io.Reader) error {
 			m.Subject = dec
 		}
 	}
+	if !ss.s.hold(ss.conn.Conn(), m.MessageID) {
+		return errors.New("client went away")
+	}
 	ss.s.record(m)
 	return nil
 }
@@ -365,7 +491,13 @@ func (ss *session) Reset() {
 	ss.from, ss.rcpts = "", nil
 }
 
-func (ss *session) Logout() error { return nil }
+// Logout is called once, when the connection closes.
+func (ss *session) Logout() error {
+	ss.s.mu.Lock()
+	defer ss.s.mu.Unlock()
+	ss.s.sessions--
+	return nil
+}
 
 // header is the subset of a MIME header walkPart needs; both mail.Header
 // and textproto.MIMEHeader (multipart parts) satisfy it.
