@@ -86,7 +86,12 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	web.New(web.Config{Service: svc, Accounts: st, Worklist: st, Log: e.log, BaseURL: baseURL, SecureCookies: secure}).Mount(api)
+	proxies, err := web.ParseTrustedProxies(e.getenv("CALLOUT_TRUSTED_PROXIES"))
+	if err != nil {
+		return fmt.Errorf("CALLOUT_TRUSTED_PROXIES: %w (want addresses and CIDR prefixes, comma-separated)", err)
+	}
+	web.New(web.Config{Service: svc, Accounts: st, Worklist: st, Log: e.log, BaseURL: baseURL, SecureCookies: secure,
+		TrustedProxies: proxies}).Mount(api)
 
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, TLSConfig: tlsConfig}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"callout/internal/callout"
 	"callout/internal/storetest"
 )
 
@@ -55,6 +56,13 @@ func TestUserCreate(t *testing.T) {
 		require.ErrorContains(t, err, `the user name "asha" is taken`)
 		_, err = create("short\n", "--name", "ravi", "--password-stdin")
 		require.ErrorContains(t, err, "at least 12 characters")
+		// A common password is refused like a short one, and stores nothing.
+		before := storetest.Dump(t, storetest.OpenURL(t, db).DB)
+		_, err = create("password1234\n", "--name", "ravi", "--password-stdin")
+		require.ErrorContains(t, err, "too easy to guess")
+		_, err = create("ravi12345678\n", "--name", "ravi", "--password-stdin")
+		require.ErrorContains(t, err, "too easy to guess", "the user's own name")
+		require.Equal(t, before, storetest.Dump(t, storetest.OpenURL(t, db).DB))
 		_, err = create("", "--name", "ravi", "--password-stdin")
 		require.ErrorContains(t, err, "no password on standard input")
 		_, err = create("a long enough password", "--name", "ravi", "--password-stdin", "--role", "root")
@@ -97,6 +105,21 @@ func TestDemoUser(t *testing.T) {
 	require.NotEqual(t, first, second)
 	require.False(t, webSignIn(t, url, "demo", first))
 	require.True(t, webSignIn(t, url, "demo", second))
+	require.NoError(t, callout.CheckPassword(second, "demo"), "the demo password passes the password rules")
+}
+
+func TestServeRefusesBadTrustedProxies(t *testing.T) {
+	t.Parallel()
+	getenv := func(k string) string {
+		if k == "CALLOUT_TRUSTED_PROXIES" {
+			return "10.0.0.0/8, proxy.example"
+		}
+		return ""
+	}
+	var errOut bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--db", storetest.SQLite.URL(t)}, getenv, io.Discard, &errOut)
+	require.NotEqual(t, 0, code)
+	require.Contains(t, errOut.String(), "CALLOUT_TRUSTED_PROXIES")
 }
 
 // serveOutput starts serve and returns what it printed once it listens, and

@@ -63,6 +63,8 @@ type Config struct {
 	EmailSizes []int         // critical reports per order in the email set; default 1, 10
 	EmailWait  time.Duration // how long to wait after the load for the emails to arrive; default 60s
 	HL7Conns   []int         // MLLP connections in the hl7 set; default 1, 4
+
+	SignInClients int // parallel sign-in clients in the signin set; default 8
 }
 
 // The sets of measurements.
@@ -70,6 +72,9 @@ const (
 	SetCore  = "core"
 	SetEmail = "email"
 	SetHL7   = "hl7"
+	// SetSignIn is the API worklist's latency during a sign-in storm; it
+	// runs only when asked for.
+	SetSignIn = "signin"
 )
 
 // Result is one measurement: one engine, order size (or connection count)
@@ -101,6 +106,8 @@ type Report struct {
 	Core  []Result      // ModeAPI and ModeFloor, per engine and size
 	Email []EmailResult // per engine and size
 	HL7   []Result      // ModeHL7 and ModeHL7Floor, per engine and connection count
+	// SignIn is the signin set, per engine.
+	SignIn []SignInResult
 }
 
 // Results lists every measurement of the report.
@@ -109,7 +116,11 @@ func (r Report) Results() []Result {
 	for _, e := range r.Email {
 		out = append(out, e.Core, e.Queue, e.Email)
 	}
-	return append(out, r.HL7...)
+	out = append(out, r.HL7...)
+	for _, s := range r.SignIn {
+		out = append(out, s.Idle, s.Storm, s.SignIn)
+	}
+	return out
 }
 
 // The engines.
@@ -146,6 +157,9 @@ func (c *Config) defaults() {
 	if len(c.HL7Conns) == 0 {
 		c.HL7Conns = []int{1, 4}
 	}
+	if c.SignInClients <= 0 {
+		c.SignInClients = 8
+	}
 }
 
 // Run measures every set, engine and size, writes the tables to out and
@@ -169,8 +183,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (Repo
 		}
 	}
 	for _, set := range cfg.Sets {
-		if set != SetCore && set != SetEmail && set != SetHL7 {
-			return Report{}, fmt.Errorf("bench: unknown mode %q (want core, email or hl7)", set)
+		if set != SetCore && set != SetEmail && set != SetHL7 && set != SetSignIn {
+			return Report{}, fmt.Errorf("bench: unknown mode %q (want core, email, hl7 or signin)", set)
 		}
 	}
 	for _, n := range slices.Concat(cfg.Sizes, cfg.EmailSizes) {
@@ -220,6 +234,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (Repo
 					if err != nil {
 						return fmt.Errorf("bench hl7 %s, %d connections: %w", engine, conns, err)
 					}
+				}
+			}
+			if slices.Contains(cfg.Sets, SetSignIn) {
+				r, err := runSignInCell(ctx, cfg, engine, log)
+				rep.SignIn = append(rep.SignIn, r)
+				if err != nil {
+					return fmt.Errorf("bench signin %s: %w", engine, err)
 				}
 			}
 		}

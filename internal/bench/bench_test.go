@@ -93,6 +93,26 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// TestRunSignIn runs a tiny signin set and checks only that it works: the
+// worklist answered alone and during the storm, sign-ins succeeded, and the
+// table shows the cell. The latency goal is checked by hand, not here.
+func TestRunSignIn(t *testing.T) {
+	cfg := Config{Engines: []string{EngineSQLite}, Sets: []string{SetSignIn}, SignInClients: 2,
+		Duration: 300 * time.Millisecond, Orders: 4, Dir: t.TempDir()}
+	var out bytes.Buffer
+	rep, err := Run(context.Background(), cfg, &out, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	require.NoError(t, err)
+	t.Log("\n" + out.String())
+	require.Len(t, rep.SignIn, 1)
+	for _, r := range rep.Results() {
+		assert.Positive(t, r.Done, "%s: nothing completed", r.Mode)
+		assert.Zero(t, r.Errors, "%s: errors", r.Mode)
+	}
+	assert.Equal(t, 2, rep.SignIn[0].SignIn.Clients)
+	assert.Contains(t, out.String(), "### Sign-in storm")
+	assert.Contains(t, out.String(), "| sqlite | 2 | ")
+}
+
 // TestORUMessage checks the bench's message maps to one new order with one
 // report of five results, one of them critical, as the floor assumes.
 func TestORUMessage(t *testing.T) {

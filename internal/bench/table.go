@@ -32,6 +32,12 @@ func WriteTables(w io.Writer, rep Report) {
 		writeHL7(&b, rep.HL7)
 		b.WriteString("\n")
 	}
+	if len(rep.SignIn) > 0 {
+		b.WriteString("### Sign-in storm: GET /api/v1/worklist (1 client) alone, then while clients sign in to the web pages in parallel\n\n" +
+			"Each sign-in is GET /signin and POST /signin with the right password (a full bcrypt check at the real cost).\n\n")
+		writeSignIn(&b, rep.SignIn)
+		b.WriteString("\n")
+	}
 	io.WriteString(w, b.String())
 }
 
@@ -125,5 +131,15 @@ func writeHL7(b *strings.Builder, rs []Result) {
 	for _, k := range keys {
 		r := rows[k]
 		fmt.Fprintf(b, "| %s | %d |%s%s %s | %d |\n", k.engine, k.n, cells(r.a), cells(r.b), percent(r.a, r.b), errorCount(r.a, r.b))
+	}
+}
+
+func writeSignIn(b *strings.Builder, rs []SignInResult) {
+	b.WriteString("| engine | sign-in clients | worklist alone p50 | p99 | worklist during sign-ins p50 | p99 | sign-ins/s | sign-in p50 | sign-in p99 | errors |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rs {
+		fmt.Fprintf(b, "| %s | %d | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %.1f | %.0f ms | %.0f ms | %d |\n", r.Engine, r.SignIn.Clients,
+			r.Idle.P50ms, r.Idle.P99ms, r.Storm.P50ms, r.Storm.P99ms, r.SignIn.PerSecond, r.SignIn.P50ms, r.SignIn.P99ms,
+			errorCount(&r.Idle, &r.Storm, &r.SignIn))
 	}
 }

@@ -18,6 +18,7 @@ const (
 	KindUnauthorized  Kind = "unauthorized"
 	KindForbidden     Kind = "forbidden"
 	KindTooLarge      Kind = "too_large"
+	KindThrottled     Kind = "too_many_requests" // wait before trying again
 	KindInternal      Kind = "internal"
 )
 

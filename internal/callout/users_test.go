@@ -10,19 +10,43 @@ import (
 
 func TestCheckPassword(t *testing.T) {
 	t.Parallel()
+	// 72 bytes no guesser would try early: the longest password bcrypt uses.
+	const long72 = "Wq3-vortex-Kelp9-anvil-Tundra4-mosaic-Quill7-ember-Hazel2-orbit-Fjord8-x"
+	require.Len(t, long72, 72)
 	for _, tc := range []struct {
 		pw string
 		ok bool
 	}{
 		{"correct horse", true},
+		{"correct horse battery", true},
+		{"twelve chars", true},
+		{"ääääääääääää", true}, // twelve characters, 24 bytes; not a pattern zxcvbn knows
+		{"Müller-Lüdenscheid", true},
+		{"mkj8Fh3kPq9z", true},
+		{long72, true},
+		{long72 + "x", false},
 		{"short", false},
 		{"elevenchars", false},
-		{"twelve chars", true},
-		{"ääääääääääää", true}, // twelve characters, 24 bytes
-		{strings.Repeat("x", 72), true},
-		{strings.Repeat("x", 73), false},
 		{strings.Repeat(" ", 20), false},
 		{"\xff\xfe invalid utf8", false},
+
+		// Long enough, but on the list of common passwords or built from
+		// it, a word, a repeat, a sequence or a keyboard pattern.
+		{"password1234", false},
+		{"Password123!", false},
+		{"p@ssw0rd1234", false},
+		{"123456789012", false},
+		{"qwertyuiop12", false},
+		{"1q2w3e4r5t6y", false},
+		{"iloveyou2024", false},
+		{"letmeinplease", false},
+		{"Welcome12345", false},
+		{"hunter2hunter2", false},
+		{"abcdefghijkl", false},
+		{"aaaaaaaaaaaa", false},
+		{strings.Repeat("x", 72), false},
+		{"zxcvbnm,./12", false},
+		{"callout12345", false}, // the product's name
 	} {
 		err := CheckPassword(tc.pw)
 		require.Equal(t, tc.ok, err == nil, "%q: %v", tc.pw, err)
@@ -30,6 +54,10 @@ func TestCheckPassword(t *testing.T) {
 			require.Equal(t, KindInvalid, ErrorKind(err))
 		}
 	}
+	// The user's own name is a word an attacker knows.
+	require.NoError(t, CheckPassword("ashakumari99"))
+	require.Error(t, CheckPassword("ashakumari99", "ashakumari"))
+	require.ErrorContains(t, CheckPassword("password1234"), "too easy to guess")
 }
 
 func TestPasswordHash(t *testing.T) {
@@ -51,10 +79,12 @@ func TestNewUserRefuses(t *testing.T) {
 		name, pw string
 		role     Role
 	}{
-		"empty name":    {"", "a long enough password", RoleStaff},
-		"space in name": {"asha rao", "a long enough password", RoleStaff},
-		"bad role":      {"asha", "a long enough password", "root"},
-		"weak password": {"asha", "secret", RoleStaff},
+		"empty name":       {"", "a long enough password", RoleStaff},
+		"space in name":    {"asha rao", "a long enough password", RoleStaff},
+		"bad role":         {"asha", "a long enough password", "root"},
+		"short password":   {"asha", "secret", RoleStaff},
+		"common password":  {"asha", "password1234", RoleStaff},
+		"name as password": {"ashakumari", "ashakumari99", RoleStaff},
 	} {
 		_, err := NewUser(1, args.name, args.pw, args.role, nil, time.Now())
 		require.Error(t, err, name)

@@ -15,6 +15,7 @@ var statusOf = map[callout.Kind]int{
 	callout.KindUnauthorized:  http.StatusUnauthorized,
 	callout.KindForbidden:     http.StatusForbidden,
 	callout.KindTooLarge:      http.StatusRequestEntityTooLarge,
+	callout.KindThrottled:     http.StatusTooManyRequests,
 	callout.KindInternal:      http.StatusInternalServerError,
 }
 

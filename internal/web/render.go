@@ -131,6 +131,8 @@ func errorStatus(err error) int {
 		return http.StatusForbidden
 	case callout.KindTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case callout.KindThrottled:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }

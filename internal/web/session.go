@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -142,14 +143,42 @@ func noStore(w http.ResponseWriter) {
 	w.Header().Set("Cache-Control", "no-store")
 }
 
-// localPath returns next if it is a path on this site, else "/": a sign-in
-// link must not send people elsewhere afterwards.
+// localPath returns next when it is plainly a path of this site, else "/",
+// so that a sign-in link cannot send people elsewhere afterwards. Browsers
+// are more lenient than net/url: they drop tabs and newlines anywhere in a
+// URL, strip leading spaces and control characters, and read a backslash as
+// a slash, so "/\t/evil.example" and "/\evil.example" both lead to
+// evil.example. Hence next must be printable ASCII without a backslash,
+// start with one slash (not two), and parse with no scheme, host or user;
+// and its path, percent-decoded once, must pass the same test, in case a
+// proxy or a framework decodes it before a browser sees it.
 func localPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") || strings.HasPrefix(next, "/signin") {
+	if !isLocalPath(next) {
 		return "/"
 	}
 	return next
+}
+
+func isLocalPath(next string) bool {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return false
+	}
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return false
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return false
+	}
+	decoded := u.Path
+	if !strings.HasPrefix(decoded, "/") || strings.HasPrefix(decoded, "//") ||
+		strings.ContainsFunc(decoded, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '\\' }) {
+		return false
+	}
+	// Back to the sign-in page would be a loop.
+	return decoded != "/signin" && !strings.HasPrefix(decoded, "/signin/")
 }
 
 type signinView struct {
@@ -193,27 +222,21 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 			"The sign-in form had expired. Please sign in again. (Your browser must accept cookies from this site.)")
 		return
 	}
-	pw := r.PostForm.Get("password")
-	// A name no user can have (a NUL, a control character) is answered as
-	// an unknown one, without asking the database.
-	var u callout.User
-	if err = callout.CheckUserName(v.Name); err == nil {
-		u, err = h.accounts.UserByName(r.Context(), v.Name)
-	} else {
-		err = callout.Errorf(callout.KindNotFound, "no such user")
+	u, err := h.signIn.Attempt(r.Context(), callout.Attempt{Name: v.Name, Password: r.PostForm.Get("password"), Address: h.clientAddr(r)})
+	if wait, ok := callout.RetryAfter(err); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(callout.RetryAfterSeconds(wait)))
+		h.renderSignin(w, r, http.StatusTooManyRequests, v, sentence(callout.ErrorMessage(err)))
+		return
 	}
 	switch {
-	case callout.ErrorKind(err) == callout.KindNotFound || v.Name == "" || pw == "":
-		callout.PasswordMatches("", pw) // as slow as a real check
-		h.log.Info("sign-in refused", "user", v.Name, "reason", "unknown user")
+	case callout.ErrorKind(err) == callout.KindUnauthorized:
 		h.renderSignin(w, r, http.StatusUnauthorized, v, "The user name or password is wrong.")
+		return
+	case err != nil && r.Context().Err() != nil:
+		h.log.Info("sign-in abandoned by the client", "user", v.Name)
 		return
 	case err != nil:
 		h.fail(w, r, nil, err)
-		return
-	case !callout.PasswordMatches(u.PasswordHash, pw):
-		h.log.Info("sign-in refused", "user", v.Name, "reason", "wrong password")
-		h.renderSignin(w, r, http.StatusUnauthorized, v, "The user name or password is wrong.")
 		return
 	}
 	token, now := randomToken(), h.svc.Now()

@@ -13,16 +13,16 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"callout/internal/callout"
 )
 
-// Accounts is what signing in needs from storage.
+// Accounts is what signing in needs from storage: users, throttle
+// counters and audit (callout.SignInStore), and sessions.
 type Accounts interface {
-	// UserByName returns the user with the given name, or an error of kind
-	// not found.
-	UserByName(ctx context.Context, name string) (callout.User, error)
+	callout.SignInStore
 	CreateSession(ctx context.Context, s callout.Session) error
 	// Session returns the unexpired session whose cookie hashes to
 	// tokenHash, or an error of kind unauthorized.
@@ -66,6 +66,13 @@ type Config struct {
 	SessionLength time.Duration
 	// Refresh is how often the worklist reloads itself (default 10 seconds).
 	Refresh time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client, for sign-in throttling. Empty: the connection's peer is
+	// the client and X-Forwarded-For is ignored.
+	TrustedProxies []netip.Prefix
+	// PasswordChecks bounds the sign-in password checks (bcrypt) running at
+	// once (default callout.DefaultPasswordChecks).
+	PasswordChecks int
 }
 
 // Handler serves the pages.
@@ -81,6 +88,8 @@ type Handler struct {
 	refresh  time.Duration
 	pages    *pages
 	mux      *http.ServeMux
+	signIn   *callout.SignIn
+	proxies  []netip.Prefix
 }
 
 // New returns the pages' handler.
@@ -99,6 +108,8 @@ func New(cfg Config) *Handler {
 	if h.refresh <= 0 {
 		h.refresh = 10 * time.Second
 	}
+	h.signIn = callout.NewSignIn(cfg.Accounts, func() time.Time { return h.svc.Now() }, h.log, cfg.PasswordChecks)
+	h.proxies = cfg.TrustedProxies
 	h.pages = loadPages(h.loc)
 	h.mux = http.NewServeMux()
 	h.Mount(h.mux)
