@@ -709,6 +709,11 @@ func threadCPU() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
+// renderSlots bounds the renders running at once to half the CPUs (at
+// least one): a lab whose template spins for its whole second, however many
+// times it tries, leaves the other CPUs to everyone else's callouts.
+var renderSlots = make(chan struct{}, max(1, runtime.NumCPU()/2))
+
 // limitWriter collects a render's output up to MaxRenderOutput.
 type limitWriter struct {
 	buf bytes.Buffer
@@ -729,6 +734,12 @@ func (w *limitWriter) Len() int { return w.buf.Len() }
 // error is a *LimitError; on cancellation it is ctx's error; a template
 // error is a *TemplateError.
 func renderBounded(ctx context.Context, tpl *exec.Template, vars map[string]any) (out string, err error) {
+	select {
+	case renderSlots <- struct{}{}:
+		defer func() { <-renderSlots }()
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	b := &budget{ctx: ctx, cpuStart: threadCPU()}
