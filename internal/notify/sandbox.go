@@ -672,6 +672,7 @@ func (b *budgetCheck) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) 
 type budget struct {
 	ctx      context.Context
 	cpuStart time.Duration
+	cpuLimit time.Duration
 	checks   int
 	exceeded *LimitError
 }
@@ -692,7 +693,7 @@ func (b *budget) check(w io.Writer) error {
 	// Reading the thread's CPU clock is a system call: every 16th check is
 	// plenty, since the whitelist bounds what one node can cost.
 	b.checks++
-	if b.checks%16 == 0 && threadCPU()-b.cpuStart > MaxRenderCPU {
+	if b.checks%16 == 0 && threadCPU()-b.cpuStart > b.cpuLimit {
 		b.exceeded = &LimitError{Bound: BoundCPU}
 		return b.exceeded
 	}
@@ -733,16 +734,25 @@ func (w *limitWriter) Len() int { return w.buf.Len() }
 // renderBounded renders tpl with vars within the budget. Past a bound the
 // error is a *LimitError; on cancellation it is ctx's error; a template
 // error is a *TemplateError.
-func renderBounded(ctx context.Context, tpl *exec.Template, vars map[string]any) (out string, err error) {
+func renderBounded(ctx context.Context, tpl *exec.Template, vars map[string]any) (string, error) {
+	out, _, err := renderWithin(ctx, tpl, vars, MaxRenderCPU)
+	return out, err
+}
+
+// renderWithin is renderBounded with cpu as the CPU allowance; it also
+// returns the CPU time the render took, so that several renders can share
+// one allowance.
+func renderWithin(ctx context.Context, tpl *exec.Template, vars map[string]any, cpu time.Duration) (out string, used time.Duration, err error) {
 	select {
 	case renderSlots <- struct{}{}:
 		defer func() { <-renderSlots }()
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return "", 0, ctx.Err()
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	b := &budget{ctx: ctx, cpuStart: threadCPU()}
+	b := &budget{ctx: ctx, cpuStart: threadCPU(), cpuLimit: cpu}
+	defer func() { used = threadCPU() - b.cpuStart }()
 	w := &limitWriter{b: b}
 	vars[budgetKey] = b
 	defer func() {
@@ -754,11 +764,11 @@ func renderBounded(ctx context.Context, tpl *exec.Template, vars map[string]any)
 	rerr := tpl.Execute(w, exec.NewContext(vars))
 	switch {
 	case b.exceeded != nil:
-		return "", b.exceeded
+		return "", 0, b.exceeded
 	case ctx.Err() != nil:
-		return "", ctx.Err()
+		return "", 0, ctx.Err()
 	case rerr != nil:
-		return "", renderError(rerr)
+		return "", 0, renderError(rerr)
 	}
-	return w.buf.String(), nil
+	return w.buf.String(), 0, nil
 }

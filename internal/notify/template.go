@@ -255,15 +255,20 @@ func trialRender(ctx context.Context, tpl *exec.Template) error {
 	single.Reports = single.Reports[:1]
 	bulk := sampleContent()
 	bulk.Comment = ""
+	// The three renders share one CPU allowance: the whole check, like
+	// any render, takes at most MaxRenderCPU.
+	left := MaxRenderCPU
 	for _, c := range []Content{single, bulk} {
-		if _, err := renderBounded(ctx, tpl, templateContext(prepare(c))); err != nil {
+		_, used, err := renderWithin(ctx, tpl, templateContext(prepare(c)), left)
+		if err != nil {
 			return err
 		}
+		left -= used
 	}
 	// gonja escapes only string values: {{ reports }} prints a list's repr
 	// raw, and |safe switches escaping off. Planting markup in the text
 	// fields shows whether any of it comes out unescaped.
-	out, err := renderBounded(ctx, tpl, templateContext(prepare(probeContent())))
+	out, _, err := renderWithin(ctx, tpl, templateContext(prepare(probeContent())), left)
 	if err != nil {
 		return err
 	}
