@@ -158,8 +158,9 @@ func (s *Service) RetryDelivery(ctx context.Context, p Principal, id int64) (Del
 	return s.Store.RetryDelivery(ctx, p.LabID, id, p.User, s.Now())
 }
 
-// TemplateValidator checks an email template; the notify package provides it.
-type TemplateValidator func(src string) error
+// TemplateValidator checks an email template; the notify package provides
+// it. It must stop when ctx is cancelled.
+type TemplateValidator func(ctx context.Context, src string) error
 
 // EmailTemplate returns the lab's email template and whether it is the built-in one.
 func (s *Service) EmailTemplate(ctx context.Context, p Principal) (string, error) {
@@ -179,7 +180,10 @@ func (s *Service) SetEmailTemplate(ctx context.Context, p Principal, src string,
 		return err
 	}
 	if strings.TrimSpace(src) != "" {
-		if err := validate(src); err != nil {
+		if err := validate(ctx, src); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			return Errorf(KindUnprocessable, "the template does not parse: %s", err.Error())
 		}
 	}

@@ -80,12 +80,12 @@ type Deliverer struct {
 	renderers sync.Map // sha256 of the template → *notify.Renderer
 }
 
-func (d *Deliverer) renderer(src string) (*notify.Renderer, error) {
+func (d *Deliverer) renderer(ctx context.Context, src string) (*notify.Renderer, error) {
 	key := sha256.Sum256([]byte(src))
 	if r, ok := d.renderers.Load(key); ok {
 		return r.(*notify.Renderer), nil
 	}
-	r, err := notify.NewRenderer(src)
+	r, err := notify.NewRenderer(ctx, src)
 	if err != nil {
 		return nil, err
 	}
@@ -124,8 +124,15 @@ func (d *Deliverer) Work(ctx context.Context, job *river.Job[DeliverArgs]) error
 
 	msg := w.Message
 	if msg == nil {
-		m, err := d.render(w)
+		m, err := d.render(ctx, w)
 		if err != nil {
+			// A template past a render bound or refused by the rules
+			// fails the same way on every attempt: the delivery fails
+			// for good, with the reason, until it is retried after the
+			// template is fixed. Only a cancelled job (shutdown) retries.
+			if ctx.Err() != nil {
+				return err
+			}
 			return fail(err, true)
 		}
 		kept, err := d.Store.SaveMessage(ctx, w.Delivery.ID, m)
@@ -178,13 +185,13 @@ func MessageID(dl callout.Delivery, domain string) string {
 
 // render builds the message of a delivery from the callout records'
 // snapshots: what was communicated, not the results as they are now.
-func (d *Deliverer) render(w callout.DeliveryWork) (callout.Message, error) {
+func (d *Deliverer) render(ctx context.Context, w callout.DeliveryWork) (callout.Message, error) {
 	c := Content(w, d.BaseURL)
-	r, err := d.renderer(w.EmailTemplate)
+	r, err := d.renderer(ctx, w.EmailTemplate)
 	if err != nil {
 		return callout.Message{}, fmt.Errorf("the lab's email template: %w", err)
 	}
-	out, err := r.Render(c)
+	out, err := r.Render(ctx, c)
 	if err != nil {
 		return callout.Message{}, fmt.Errorf("render the message: %w", err)
 	}

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -9,9 +10,9 @@ import (
 func TestSubject(t *testing.T) {
 	require.Equal(t, "Critical Results Alert from Acme Diagnostics for Order ID - ORD-2024-0042",
 		Subject("Acme Diagnostics", "ORD-2024-0042"))
-	r, err := NewRenderer("")
+	r, err := NewRenderer(context.Background(), "")
 	require.NoError(t, err)
-	out, err := r.Render(testContent())
+	out, err := r.Render(context.Background(), testContent())
 	require.NoError(t, err)
 	require.Equal(t, Subject("Acme Diagnostics", "ORD-2024-0042"), out.Subject)
 }

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -9,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nikolalohinski/gonja/v2/builtins"
 	"github.com/nikolalohinski/gonja/v2/config"
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/loaders"
@@ -55,11 +55,12 @@ type Renderer struct {
 
 // NewRenderer compiles the HTML template (the built-in one when htmlTemplate
 // is "") and the built-in plain-text template. A custom template is also
-// checked like ValidateTemplate does, so that errors only detectable at
-// render time (unknown filter, unescaped output) surface now rather than
-// when a critical result has to go out. The HTML template is rendered with
-// autoescape on; the text template with autoescape off.
-func NewRenderer(htmlTemplate string) (*Renderer, error) {
+// checked like ValidateTemplate does, so that a template that became invalid
+// (stored before a rule existed) or errors only detectable at render time
+// (unknown filter, unescaped output) surface now rather than when a critical
+// result has to go out. The HTML template is rendered with autoescape on;
+// the text template with autoescape off.
+func NewRenderer(ctx context.Context, htmlTemplate string) (*Renderer, error) {
 	htmlSrc := htmlTemplate
 	if htmlSrc == "" {
 		htmlSrc = mustReadTemplate(defaultHTMLTemplate)
@@ -74,23 +75,25 @@ func NewRenderer(htmlTemplate string) (*Renderer, error) {
 	}
 	r := &Renderer{html: html, text: text}
 	if htmlTemplate != "" {
-		if err := trialRender(html); err != nil {
+		if err := trialRender(ctx, html); err != nil {
 			return nil, fmt.Errorf("html template: %w", err)
 		}
 	}
 	return r, nil
 }
 
-// Render renders the subject, HTML and plain-text bodies for c.
-func (r *Renderer) Render(c Content) (Rendered, error) {
+// Render renders the subject, HTML and plain-text bodies for c. Each body is
+// bounded (MaxRenderCPU, MaxRenderOutput) and stops when ctx is cancelled:
+// past a bound the error is a *LimitError, on cancellation ctx's error.
+func (r *Renderer) Render(ctx context.Context, c Content) (Rendered, error) {
 	v := prepare(c)
-	// Each execution gets its own context maps: gonja contexts are mutable
-	// ({% set %}), so the two templates must not share one.
-	html, err := r.html.ExecuteToString(exec.NewContext(templateContext(v)))
+	// Each execution gets its own context maps: gonja contexts are mutable,
+	// so the two templates must not share one.
+	html, err := renderBounded(ctx, r.html, templateContext(v))
 	if err != nil {
 		return Rendered{}, fmt.Errorf("render html for order %s: %w", c.LabBillID, err)
 	}
-	text, err := r.text.ExecuteToString(exec.NewContext(templateContext(v)))
+	text, err := renderBounded(ctx, r.text, templateContext(v))
 	if err != nil {
 		return Rendered{}, fmt.Errorf("render text for order %s: %w", c.LabBillID, err)
 	}
@@ -117,25 +120,27 @@ func (e *TemplateError) Error() string {
 	return fmt.Sprintf("line %d: %s", e.Line, e.Message)
 }
 
-// ValidateTemplate checks a custom HTML template: it must parse, render
+// ValidateTemplate checks a custom HTML template: it must use only what the
+// whitelist allows (see sandbox.go), parse, render within the bounds and
 // without error against sample single-report and multi-report content, and
 // not print data unescaped. The error is a *TemplateError carrying the line
-// gonja reported (0 when it reported none).
-func ValidateTemplate(src string) error {
+// (0 when unknown), a *LimitError, or ctx's error when ctx is cancelled.
+func ValidateTemplate(ctx context.Context, src string) error {
 	tpl, err := compileHTML(src)
 	if err != nil {
 		return err
 	}
-	return trialRender(tpl)
+	return trialRender(ctx, tpl)
 }
 
 func compileHTML(src string) (*exec.Template, error) {
 	return compile("email.html", src, true)
 }
 
-// compile parses src with its own loader and environment. The in-memory
-// loader holds only this template, so a custom template cannot read files
-// from the server with {% include "/etc/passwd" %}.
+// compile checks src against the whitelist, parses it with its own loader
+// and environment, and instruments it for bounded rendering. The in-memory
+// loader holds only this template, and include is not even a known
+// statement, so a custom template cannot read files from the server.
 func compile(name, src string, autoescape bool) (*exec.Template, error) {
 	cfg := config.New()
 	cfg.AutoEscape = autoescape
@@ -143,6 +148,9 @@ func compile(name, src string, autoescape bool) (*exec.Template, error) {
 	// keeps the templates readable without whitespace-control clutter.
 	cfg.TrimBlocks = true
 	cfg.LeftStripBlocks = true
+	if err := scanTemplate(src, cfg); err != nil {
+		return nil, err
+	}
 	id := "/" + name
 	loader, err := loaders.NewMemoryLoader(map[string]string{id: src})
 	if err != nil {
@@ -152,19 +160,11 @@ func compile(name, src string, autoescape bool) (*exec.Template, error) {
 	if err != nil {
 		return nil, parseError(src, err)
 	}
-	return tpl, nil
-}
-
-// newEnvironment returns a fresh copy of gonja's default environment so
-// nothing another package does to gonja's globals affects our templates.
-func newEnvironment() *exec.Environment {
-	return &exec.Environment{
-		Context:           exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables),
-		Filters:           builtins.Filters,
-		Tests:             builtins.Tests,
-		ControlStructures: builtins.ControlStructures,
-		Methods:           builtins.Methods,
+	if err := checkTemplate(tpl.Root()); err != nil {
+		return nil, err
 	}
+	instrument(tpl.Root(), autoescape)
+	return tpl, nil
 }
 
 // parseError converts a gonja parse error into a *TemplateError. gonja
@@ -250,22 +250,27 @@ func renderError(err error) *TemplateError {
 
 // trialRender renders tpl against sample content (single and bulk, with and
 // without comment) to catch errors gonja only detects at render time.
-func trialRender(tpl *exec.Template) error {
+func trialRender(ctx context.Context, tpl *exec.Template) error {
 	single := sampleContent()
 	single.Reports = single.Reports[:1]
 	bulk := sampleContent()
 	bulk.Comment = ""
+	// The three renders share one CPU allowance: the whole check, like
+	// any render, takes at most MaxRenderCPU.
+	left := MaxRenderCPU
 	for _, c := range []Content{single, bulk} {
-		if _, err := tpl.ExecuteToString(exec.NewContext(templateContext(prepare(c)))); err != nil {
-			return renderError(err)
+		_, used, err := renderWithin(ctx, tpl, templateContext(prepare(c)), left)
+		if err != nil {
+			return err
 		}
+		left -= used
 	}
 	// gonja escapes only string values: {{ reports }} prints a list's repr
 	// raw, and |safe switches escaping off. Planting markup in the text
 	// fields shows whether any of it comes out unescaped.
-	out, err := tpl.ExecuteToString(exec.NewContext(templateContext(prepare(probeContent()))))
+	out, _, err := renderWithin(ctx, tpl, templateContext(prepare(probeContent())), left)
 	if err != nil {
-		return renderError(err)
+		return err
 	}
 	if strings.Contains(strings.ToLower(out), strings.ToLower(escapeProbe)) {
 		return &TemplateError{Message: "template prints data without HTML escaping " +

@@ -172,12 +172,12 @@ func (h *Handler) preview(w http.ResponseWriter, r *http.Request, s *callout.Ses
 		h.previewError(w, err)
 		return
 	}
-	rnd, err := notify.NewRenderer(src)
+	rnd, err := notify.NewRenderer(ctx, src)
 	if err != nil {
 		h.previewError(w, callout.Errorf(callout.KindUnprocessable, "the template does not parse: %s", strings.TrimPrefix(err.Error(), "html template: ")))
 		return
 	}
-	out, err := rnd.Render(jobs.Content(previewWork(b, set, src, p.User, h.svc.Now()), h.baseURL))
+	out, err := rnd.Render(ctx, jobs.Content(previewWork(b, set, src, p.User, h.svc.Now()), h.baseURL))
 	if err != nil {
 		h.previewError(w, callout.Errorf(callout.KindUnprocessable, "the template cannot be rendered: %s", err.Error()))
 		return
