@@ -80,7 +80,10 @@ func MaxOrder(billID string) callout.NewOrder {
 	for i := range callout.MaxReportsPerOrder {
 		r := callout.NewReport{TestID: fmt.Sprintf("T%d", i+1), TestName: fmt.Sprintf("Panel %d", i+1)}
 		for j := range per {
-			p := callout.Parameter{Name: fmt.Sprintf("A%d", j+1), Value: fmt.Sprint(100 + j), Unit: "mg/dL"}
+			p := callout.Parameter{Name: fmt.Sprintf("A%d", j+1), Value: fmt.Sprint(100 + j)}
+			if j%3 == 0 {
+				p.Unit = "mg/dL"
+			}
 			if j == 0 {
 				p.Flag = "HH"
 			}
