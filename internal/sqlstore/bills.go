@@ -47,7 +47,15 @@ func list(n, start int) string {
 // CreateBill stores a new order with its reports and parameters.
 func (s *Store) CreateBill(ctx context.Context, labID int64, b callout.Bill, idem *callout.Idempotency) (callout.OrderCreated, error) {
 	out := callout.OrderCreated{LabBillID: b.LabBillID, Reports: []callout.CreatedReport{}}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	reportRows, err := s.reportRows(b.Reports)
+	if err != nil {
+		return out, err
+	}
+	paramRows, err := parameterRows(b.Reports)
+	if err != nil {
+		return out, err
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `
 			INSERT INTO bills (lab_id, lab_bill_id, accession_number,
 			    patient_name, patient_email, patient_fax, patient_phone,
@@ -67,7 +75,7 @@ func (s *Store) CreateBill(ctx context.Context, labID int64, b callout.Bill, ide
 			return fmt.Errorf("insert bill %s: %w", b.LabBillID, err)
 		}
 
-		ids, err := s.insertReports(ctx, tx, labID, out.ID, b.Reports)
+		ids, err := s.insertReports(ctx, tx, labID, out.ID, reportRows, len(b.Reports))
 		if err != nil {
 			return err
 		}
@@ -75,7 +83,7 @@ func (s *Store) CreateBill(ctx context.Context, labID int64, b callout.Bill, ide
 			b.Reports[i].ID = ids[r.TestID]
 			out.Reports = append(out.Reports, callout.CreatedReport{ID: ids[r.TestID], TestID: r.TestID, TestName: r.TestName, State: r.State})
 		}
-		if err := s.insertParameters(ctx, tx, out.ID, b.Reports); err != nil {
+		if err := s.insertParameters(ctx, tx, out.ID, paramRows); err != nil {
 			return err
 		}
 		if s.Jobs != nil {

@@ -41,28 +41,44 @@ func (s *Store) jsonTime(t time.Time) string {
 	return t.String()
 }
 
-// insertReports stores new reports of a bill (their IDs unset) in one
-// statement and returns their IDs by test id (unique in an order).
-func (s *Store) insertReports(ctx context.Context, tx *sql.Tx, labID, billID int64, reports []callout.Report) (map[string]int64, error) {
-	ids := make(map[string]int64, len(reports))
-	if len(reports) == 0 {
-		return ids, nil
-	}
+// reportRows encodes new reports for insertReports.
+func (s *Store) reportRows(reports []callout.Report) (string, error) {
 	rows := make([][]any, len(reports))
 	for i, r := range reports {
 		rows[i] = []any{r.TestID, r.TestName, r.Department, r.Dismissed, r.SampleCollected,
 			int(r.State), s.jsonTime(r.ResultedAt), s.jsonTime(r.LastUpdated), r.ResultStatus}
 	}
-	data, err := jsonRows(rows)
-	if err != nil {
-		return nil, err
+	return jsonRows(rows)
+}
+
+// parameterRows encodes the parameters of reports for insertParameters.
+// A row names its report by test id (unique in an order), not by ID, so
+// the rows can be encoded before the transaction begins: on SQLite every
+// lab's writes wait for it.
+func parameterRows(reports []callout.Report) (string, error) {
+	var rows [][]any
+	for _, r := range reports {
+		for i, p := range r.Parameters {
+			rows = append(rows, []any{r.TestID, i, p.Name, p.Value, p.Unit,
+				p.NormalLow, p.NormalHigh, p.CriticalLow, p.CriticalHigh, p.Flag})
+		}
+	}
+	return jsonRows(rows)
+}
+
+// insertReports stores n new reports of a bill, encoded by reportRows, in
+// one statement and returns their IDs by test id.
+func (s *Store) insertReports(ctx context.Context, tx *sql.Tx, labID, billID int64, rows string, n int) (map[string]int64, error) {
+	ids := make(map[string]int64, n)
+	if n == 0 {
+		return ids, nil
 	}
 	q := `
 		INSERT INTO lab_reports (lab_id, bill_id, test_id, test_name, department, dismissed,
 		    sample_collected, critical_values, resulted_at, last_updated, result_status)
 		SELECT $1, $2, r.value->>0, r.value->>1, r.value->>2, r.value->>3,
 		       r.value->>4, r.value->>5, r.value->>6, r.value->>7, r.value->>8
-		FROM json_each($3) r ORDER BY r.key
+		FROM jsonb_each($3) r ORDER BY r.key
 		RETURNING id, test_id`
 	if s.Engine == Postgres {
 		q = `
@@ -73,7 +89,7 @@ func (s *Store) insertReports(ctx context.Context, tx *sql.Tx, labID, billID int
 		FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS r(e, n) ORDER BY r.n
 		RETURNING id, test_id`
 	}
-	res, err := tx.QueryContext(ctx, q, labID, billID, data)
+	res, err := tx.QueryContext(ctx, q, labID, billID, rows)
 	if err != nil {
 		return nil, fmt.Errorf("insert reports of bill %d: %w", billID, err)
 	}
@@ -89,45 +105,38 @@ func (s *Store) insertReports(ctx context.Context, tx *sql.Tx, labID, billID int
 	if err := res.Err(); err != nil {
 		return nil, fmt.Errorf("insert reports of bill %d: %w", billID, err)
 	}
-	if len(ids) != len(reports) {
-		return nil, fmt.Errorf("insert reports of bill %d: %d rows for %d reports", billID, len(ids), len(reports))
+	if len(ids) != n {
+		return nil, fmt.Errorf("insert reports of bill %d: %d rows for %d reports", billID, len(ids), n)
 	}
 	return ids, nil
 }
 
-// insertParameters stores the parameters of reports (whose IDs are set) of
-// a bill in one statement.
-func (s *Store) insertParameters(ctx context.Context, tx *sql.Tx, billID int64, reports []callout.Report) error {
-	var rows [][]any
-	for _, r := range reports {
-		for i, p := range r.Parameters {
-			rows = append(rows, []any{r.ID, i, p.Name, p.Value, p.Unit,
-				p.NormalLow, p.NormalHigh, p.CriticalLow, p.CriticalHigh, p.Flag})
-		}
-	}
-	if len(rows) == 0 {
+// insertParameters stores parameters of a bill's reports, encoded by
+// parameterRows, in one statement; the reports must exist.
+func (s *Store) insertParameters(ctx context.Context, tx *sql.Tx, billID int64, rows string) error {
+	if rows == "[]" || rows == "null" {
 		return nil
-	}
-	data, err := jsonRows(rows)
-	if err != nil {
-		return err
 	}
 	q := `
 		INSERT INTO report_parameters (lab_report_id, bill_id, position, name, value, unit,
 		    normal_low, normal_high, critical_low, critical_high, flag)
-		SELECT p.value->>0, $1, p.value->>1, p.value->>2, p.value->>3, p.value->>4,
+		SELECT r.id, $1, p.value->>1, p.value->>2, p.value->>3, p.value->>4,
 		       p.value->>5, p.value->>6, p.value->>7, p.value->>8, p.value->>9
-		FROM json_each($2) p ORDER BY p.key`
+		FROM jsonb_each($2) p CROSS JOIN lab_reports r -- SQLite: p is the outer loop, r found by its unique index
+		WHERE r.bill_id = $1 AND r.test_id = p.value->>0
+		ORDER BY p.key`
 	if s.Engine == Postgres {
 		q = `
 		INSERT INTO report_parameters (lab_report_id, bill_id, position, name, value, unit,
 		    normal_low, normal_high, critical_low, critical_high, flag)
-		SELECT (p.e->>0)::bigint, $1, (p.e->>1)::integer, p.e->>2, p.e->>3, p.e->>4,
+		SELECT r.id, $1, (p.e->>1)::integer, p.e->>2, p.e->>3, p.e->>4,
 		       (p.e->>5)::double precision, (p.e->>6)::double precision,
 		       (p.e->>7)::double precision, (p.e->>8)::double precision, p.e->>9
-		FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS p(e, n) ORDER BY p.n`
+		FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS p(e, n)
+		JOIN lab_reports r ON r.bill_id = $1 AND r.test_id = p.e->>0
+		ORDER BY p.n`
 	}
-	if _, err := tx.ExecContext(ctx, q, billID, data); err != nil {
+	if _, err := tx.ExecContext(ctx, q, billID, rows); err != nil {
 		return fmt.Errorf("insert parameters of bill %d: %w", billID, err)
 	}
 	return nil

@@ -191,16 +191,17 @@ func (s *Store) StoreResults(ctx context.Context, labID int64, m callout.ResultM
 					return fmt.Errorf("replace results of order %s: %w", o.LabBillID, err)
 				}
 			}
-			ids, err := s.insertReports(ctx, tx, labID, billID, added)
+			rows, err := s.reportRows(added)
 			if err != nil {
+				return err
+			}
+			if _, err := s.insertReports(ctx, tx, labID, billID, rows, len(added)); err != nil {
 				return fmt.Errorf("order %s: %w", o.LabBillID, err)
 			}
-			for i := range written {
-				if written[i].ID == 0 {
-					written[i].ID = ids[written[i].TestID]
-				}
+			if rows, err = parameterRows(written); err != nil {
+				return err
 			}
-			if err := s.insertParameters(ctx, tx, billID, written); err != nil {
+			if err := s.insertParameters(ctx, tx, billID, rows); err != nil {
 				return err
 			}
 			if s.Jobs != nil {
