@@ -27,12 +27,13 @@ func benchCmd(ctx context.Context, e *env, args []string) error {
 		defPG = e.getenv("CALLOUT_TEST_POSTGRES_URL")
 	}
 	pgURL := fs.String("postgres-url", defPG, "PostgreSQL server for the postgres engine; each cell gets a schema of its own, dropped after (env CALLOUT_BENCH_POSTGRES_URL or CALLOUT_TEST_POSTGRES_URL)")
-	modes := fs.String("modes", "core,email,hl7", "sets to run, comma-separated: core (API vs floor), email, hl7, signin (worklist latency during a sign-in storm)")
+	modes := fs.String("modes", "core,email,hl7", "sets to run, comma-separated: core (API vs floor), email, hl7, signin (worklist latency during a sign-in storm), bigorder (callout latency while another lab posts maximum-size orders)")
 	sizes := fs.String("sizes", "1,10,100", "critical reports per order in the core set, comma-separated")
 	emailSizes := fs.String("email-sizes", "1,10", "critical reports per order in the email set, comma-separated")
 	conns := fs.String("hl7-conns", "1,4", "MLLP connections in the hl7 set, comma-separated")
 	clients := fs.Int("clients", 8, "concurrent HTTP clients")
 	signInClients := fs.Int("signin-clients", 8, "parallel sign-in clients in the signin set")
+	bigOrderClients := fs.Int("bigorder-clients", 1, "clients posting maximum-size orders in the bigorder set")
 	duration := fs.Duration("duration", 5*time.Second, "length of each measurement")
 	orders := fs.Int("orders", 200, "orders per cell, so clients spread over many orders")
 	emailWait := fs.Duration("email-wait", time.Minute, "how long to wait after the load for the emails to arrive")
@@ -48,7 +49,8 @@ func benchCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	cfg := bench.Config{Engines: splitList(*engines), PostgresURL: *pgURL, Sets: splitList(*modes),
-		Clients: *clients, Duration: *duration, Orders: *orders, EmailWait: *emailWait, SignInClients: *signInClients}
+		Clients: *clients, Duration: *duration, Orders: *orders, EmailWait: *emailWait, SignInClients: *signInClients,
+		BigOrderClients: *bigOrderClients}
 	var err error
 	if cfg.Sizes, err = intList("sizes", *sizes); err != nil {
 		return err
@@ -59,8 +61,8 @@ func benchCmd(ctx context.Context, e *env, args []string) error {
 	if cfg.HL7Conns, err = intList("hl7-conns", *conns); err != nil {
 		return err
 	}
-	if *clients < 1 || *signInClients < 1 || *orders < 1 || *duration <= 0 || *emailWait <= 0 || *timeout <= 0 {
-		return fmt.Errorf("--clients, --signin-clients and --orders must be at least 1, --duration, --email-wait and --timeout positive: %w", errUsage)
+	if *clients < 1 || *signInClients < 1 || *bigOrderClients < 1 || *orders < 1 || *duration <= 0 || *emailWait <= 0 || *timeout <= 0 {
+		return fmt.Errorf("--clients, --signin-clients, --bigorder-clients and --orders must be at least 1, --duration, --email-wait and --timeout positive: %w", errUsage)
 	}
 
 	if *cpuProfile != "" {

@@ -65,6 +65,8 @@ type Config struct {
 	HL7Conns   []int         // MLLP connections in the hl7 set; default 1, 4
 
 	SignInClients int // parallel sign-in clients in the signin set; default 8
+
+	BigOrderClients int // clients posting big orders in the bigorder set; default 1
 }
 
 // The sets of measurements.
@@ -75,6 +77,9 @@ const (
 	// SetSignIn is the API worklist's latency during a sign-in storm; it
 	// runs only when asked for.
 	SetSignIn = "signin"
+	// SetBigOrder is one lab's callout latency while another lab posts
+	// orders of the largest size allowed; it runs only when asked for.
+	SetBigOrder = "bigorder"
 )
 
 // Result is one measurement: one engine, order size (or connection count)
@@ -108,6 +113,8 @@ type Report struct {
 	HL7   []Result      // ModeHL7 and ModeHL7Floor, per engine and connection count
 	// SignIn is the signin set, per engine.
 	SignIn []SignInResult
+	// BigOrder is the bigorder set, per engine.
+	BigOrder []BigOrderResult
 }
 
 // Results lists every measurement of the report.
@@ -119,6 +126,9 @@ func (r Report) Results() []Result {
 	out = append(out, r.HL7...)
 	for _, s := range r.SignIn {
 		out = append(out, s.Idle, s.Storm, s.SignIn)
+	}
+	for _, b := range r.BigOrder {
+		out = append(out, b.Idle, b.Loaded, b.BigOrders)
 	}
 	return out
 }
@@ -160,6 +170,9 @@ func (c *Config) defaults() {
 	if c.SignInClients <= 0 {
 		c.SignInClients = 8
 	}
+	if c.BigOrderClients <= 0 {
+		c.BigOrderClients = 1
+	}
 }
 
 // Run measures every set, engine and size, writes the tables to out and
@@ -183,8 +196,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (Repo
 		}
 	}
 	for _, set := range cfg.Sets {
-		if set != SetCore && set != SetEmail && set != SetHL7 && set != SetSignIn {
-			return Report{}, fmt.Errorf("bench: unknown mode %q (want core, email, hl7 or signin)", set)
+		if !slices.Contains([]string{SetCore, SetEmail, SetHL7, SetSignIn, SetBigOrder}, set) {
+			return Report{}, fmt.Errorf("bench: unknown mode %q (want core, email, hl7, signin or bigorder)", set)
 		}
 	}
 	for _, n := range slices.Concat(cfg.Sizes, cfg.EmailSizes) {
@@ -241,6 +254,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (Repo
 				rep.SignIn = append(rep.SignIn, r)
 				if err != nil {
 					return fmt.Errorf("bench signin %s: %w", engine, err)
+				}
+			}
+			if slices.Contains(cfg.Sets, SetBigOrder) {
+				r, err := runBigOrderCell(ctx, cfg, engine, log)
+				rep.BigOrder = append(rep.BigOrder, r)
+				if err != nil {
+					return fmt.Errorf("bench bigorder %s: %w", engine, err)
 				}
 			}
 		}

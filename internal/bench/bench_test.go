@@ -113,6 +113,37 @@ func TestRunSignIn(t *testing.T) {
 	assert.Contains(t, out.String(), "| sqlite | 2 | ")
 }
 
+// TestRunBigOrder runs a tiny bigorder set on both engines and checks only
+// that it works: lab B's callouts answered alone and while lab A posted
+// orders of the largest size allowed, which were stored, and the table
+// shows each cell. The latency goal is checked by hand, not here.
+func TestRunBigOrder(t *testing.T) {
+	cfg := Config{Engines: []string{EngineSQLite}, Sets: []string{SetBigOrder}, Clients: 2,
+		Duration: 300 * time.Millisecond, Orders: 4, Dir: t.TempDir()}
+	if url := os.Getenv("CALLOUT_TEST_POSTGRES_URL"); url != "" {
+		cfg.Engines = append(cfg.Engines, EnginePostgres)
+		cfg.PostgresURL = url
+	}
+	var out bytes.Buffer
+	rep, err := Run(context.Background(), cfg, &out, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	require.NoError(t, err)
+	t.Log("\n" + out.String())
+	require.Len(t, rep.BigOrder, len(cfg.Engines))
+	for _, r := range rep.Results() {
+		assert.Positive(t, r.Done, "%s %s: nothing completed", r.Engine, r.Mode)
+		assert.Zero(t, r.Errors, "%s %s: errors", r.Engine, r.Mode)
+	}
+	body, err := bigOrderBody("X")
+	require.NoError(t, err)
+	for _, r := range rep.BigOrder {
+		assert.Equal(t, ModeBigOrder, r.BigOrders.Mode)
+		assert.Equal(t, []int{callout.MaxReportsPerOrder, callout.MaxParametersPerOrder, 1}, []int{r.Reports, r.Parameters, r.BigOrders.Clients})
+		assert.InDelta(t, len(body), r.Bytes, 100)
+		assert.Contains(t, out.String(), fmt.Sprintf("| %s | 500 × 45, %d KB | 1 | ", r.Engine, r.Bytes/1000))
+	}
+	assert.Contains(t, out.String(), "### Big orders")
+}
+
 // TestORUMessage checks the bench's message maps to one new order with one
 // report of five results, one of them critical, as the floor assumes.
 func TestORUMessage(t *testing.T) {

@@ -38,6 +38,13 @@ func WriteTables(w io.Writer, rep Report) {
 		writeSignIn(&b, rep.SignIn)
 		b.WriteString("\n")
 	}
+	if len(rep.BigOrder) > 0 {
+		b.WriteString("### Big orders: one lab's done callouts through the API alone, then while another lab posts orders of the largest size allowed\n\n" +
+			"Callouts: lab B, 1 critical report per order, as in the core set. Big orders: lab A's POST /api/v1/orders, back to back, " +
+			"each a new order of the maximum size (reports × parameters, JSON bytes). during/alone = callout p99 during ÷ alone.\n\n")
+		writeBigOrder(&b, rep.BigOrder)
+		b.WriteString("\n")
+	}
 	io.WriteString(w, b.String())
 }
 
@@ -141,5 +148,20 @@ func writeSignIn(b *strings.Builder, rs []SignInResult) {
 		fmt.Fprintf(b, "| %s | %d | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %.1f | %.0f ms | %.0f ms | %d |\n", r.Engine, r.SignIn.Clients,
 			r.Idle.P50ms, r.Idle.P99ms, r.Storm.P50ms, r.Storm.P99ms, r.SignIn.PerSecond, r.SignIn.P50ms, r.SignIn.P99ms,
 			errorCount(&r.Idle, &r.Storm, &r.SignIn))
+	}
+}
+
+func writeBigOrder(b *strings.Builder, rs []BigOrderResult) {
+	b.WriteString("| engine | big order | big-order clients | big orders/s | big order p50 | big order p99 | callout clients | callouts alone p50 | p99 | callouts during big orders p50 | p99 | p99 during/alone | errors |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rs {
+		ratio := "–"
+		if r.Idle.P99ms > 0 {
+			ratio = fmt.Sprintf("%.1f×", r.Loaded.P99ms/r.Idle.P99ms)
+		}
+		fmt.Fprintf(b, "| %s | %d × %d, %d KB | %d | %.2f | %.0f ms | %.0f ms | %d | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %s | %d |\n",
+			r.Engine, r.Reports, r.Parameters/max(r.Reports, 1), r.Bytes/1000, r.BigOrders.Clients, r.BigOrders.PerSecond,
+			r.BigOrders.P50ms, r.BigOrders.P99ms, r.Idle.Clients, r.Idle.P50ms, r.Idle.P99ms, r.Loaded.P50ms, r.Loaded.P99ms,
+			ratio, errorCount(&r.Idle, &r.Loaded, &r.BigOrders))
 	}
 }

@@ -134,8 +134,11 @@ type ReportUpsert struct {
 
 // PlanResults decides, for the incoming reports of one order, what to write
 // given the order's existing reports. Earlier callout records and their
-// snapshots are never touched: they say what was communicated then.
-func PlanResults(existing []Report, in IncomingOrder, now time.Time) []ReportUpsert {
+// snapshots are never touched: they say what was communicated then. The
+// order as it will be afterwards must stay within the limits of one order
+// (MaxReportsPerOrder, …): messages that each add reports cannot grow it
+// past them.
+func PlanResults(existing []Report, in IncomingOrder, now time.Time) ([]ReportUpsert, error) {
 	byTest := map[string]Report{}
 	for _, r := range existing {
 		byTest[r.TestID] = r
@@ -167,7 +170,23 @@ func PlanResults(existing []Report, in IncomingOrder, now time.Time) []ReportUps
 		r.State = Reevaluate(old.State, ir.Parameters)
 		out = append(out, ReportUpsert{Report: r, From: old.State})
 	}
-	return out
+	if len(existing) > 0 {
+		after := make([]Report, 0, len(existing)+len(out))
+		replaced := map[string]bool{}
+		for _, up := range out {
+			after = append(after, up.Report)
+			replaced[up.Report.TestID] = true
+		}
+		for _, r := range existing {
+			if !replaced[r.TestID] {
+				after = append(after, r)
+			}
+		}
+		if err := checkOrderSize("order "+in.LabBillID+" with this message's results", after); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // IngestStore is what storing results needs; the SQL stores implement it.
@@ -177,10 +196,10 @@ type IngestStore interface {
 	LabForFacility(ctx context.Context, facility string) (labID int64, useFiller bool, err error)
 	CriticalLimits(ctx context.Context, labID int64) ([]CriticalLimit, error)
 	// StoreResults stores a message in one transaction, asking plan for each
-	// order's writes. It returns duplicate=true, writing nothing, when the
+	// order's writes; an error of plan rolls the whole message back. It returns duplicate=true, writing nothing, when the
 	// facility's message with that control id was stored before.
 	StoreResults(ctx context.Context, labID int64, m ResultMessage,
-		plan func(existing []Report, in IncomingOrder) []ReportUpsert) (duplicate bool, bills []int64, err error)
+		plan func(existing []Report, in IncomingOrder) ([]ReportUpsert, error)) (duplicate bool, bills []int64, err error)
 }
 
 // IngestResult says what storing a message did.
@@ -207,7 +226,7 @@ func Ingest(ctx context.Context, st IngestStore, labID int64, m ResultMessage, n
 			r.Parameters = ApplyLimits(r.Parameters, limits)
 		}
 	}
-	dup, bills, err := st.StoreResults(ctx, labID, m, func(existing []Report, in IncomingOrder) []ReportUpsert {
+	dup, bills, err := st.StoreResults(ctx, labID, m, func(existing []Report, in IncomingOrder) ([]ReportUpsert, error) {
 		return PlanResults(existing, in, now)
 	})
 	return IngestResult{LabID: labID, Duplicate: dup, BillIDs: bills}, err
@@ -229,6 +248,18 @@ func validateResults(m ResultMessage) error {
 	}
 	if len(m.Orders) == 0 {
 		return Errorf(KindUnprocessable, "the message carries no order")
+	}
+	// One message is stored in one transaction, so it may hold no more than
+	// one order may, all its orders together.
+	var all []Report
+	for _, o := range m.Orders {
+		for _, r := range o.Reports {
+			all = append(all, Report{TestID: r.TestID, TestName: r.TestName, Department: r.Department,
+				ResultStatus: r.ResultStatus, Parameters: r.Parameters})
+		}
+	}
+	if err := checkOrderSize("the message", all); err != nil {
+		return err
 	}
 	for i, o := range m.Orders {
 		if err := checkText(fmt.Sprintf("order %d: the order number (ORC-2/OBR-2, or ORC-3/OBR-3)", i+1), o.LabBillID); err != nil {

@@ -29,15 +29,55 @@ type NewReport struct {
 }
 
 // Limits on what one order may carry; generous for a real order, small
-// enough that a runaway client cannot exhaust the database.
+// enough that one lab cannot hold the database's writer — on SQLite every
+// lab's — for long. Storing an order at all of these limits takes a few
+// hundred milliseconds (README, Performance). An order over one is refused
+// whole (422 over the API, AR over HL7); its request body is bounded before
+// (413 over 1 MiB; an MLLP message, 1 MiB).
 const (
 	MaxReportsPerOrder     = 500
 	MaxParametersPerReport = 200
-	maxText                = 500
+	// MaxParametersPerOrder bounds the results of one order, all its
+	// reports together: 500 reports of 45 results, the largest order
+	// seen in practice.
+	MaxParametersPerOrder = 22500
+	// MaxOrderBytes bounds the text one order stores (test ids and names,
+	// departments, result names, values, units and flags): what a 1 MiB
+	// request could carry, whatever escapes or character sets expand.
+	MaxOrderBytes = 1 << 20
+	maxText       = 500
 	// maxComment bounds free text: a callout's comment, the lab's
 	// standing instruction.
 	maxComment = 4000
 )
+
+// checkOrderSize checks the reports of one order — all of them, as they
+// will be stored — against the limits above. what names the order in
+// messages.
+func checkOrderSize(what string, reports []Report) error {
+	if len(reports) > MaxReportsPerOrder {
+		return Errorf(KindUnprocessable, "%s has %d reports; an order may hold at most %d", what, len(reports), MaxReportsPerOrder)
+	}
+	params, size := 0, 0
+	for _, r := range reports {
+		if len(r.Parameters) > MaxParametersPerReport {
+			return Errorf(KindUnprocessable, "%s: test %s has %d results; a report may hold at most %d",
+				what, r.TestID, len(r.Parameters), MaxParametersPerReport)
+		}
+		params += len(r.Parameters)
+		size += len(r.TestID) + len(r.TestName) + len(r.Department) + len(r.ResultStatus)
+		for _, p := range r.Parameters {
+			size += len(p.Name) + len(p.Value) + len(p.Unit) + len(p.Flag)
+		}
+	}
+	if params > MaxParametersPerOrder {
+		return Errorf(KindUnprocessable, "%s has %d results (parameters); an order may hold at most %d", what, params, MaxParametersPerOrder)
+	}
+	if size > MaxOrderBytes {
+		return Errorf(KindUnprocessable, "%s holds %d bytes of text; an order may hold at most %d", what, size, MaxOrderBytes)
+	}
+	return nil
+}
 
 // BuildBill validates o and returns the bill to store, with every report's
 // initial state decided from its parameters. Errors name the offending field.
@@ -74,8 +114,16 @@ func BuildBill(o NewOrder, now time.Time) (Bill, error) {
 	if len(o.Reports) == 0 {
 		return Bill{}, Errorf(KindUnprocessable, "an order needs at least one report")
 	}
+	// Counted before the reports are built, so a refused order costs little.
+	params := 0
+	for _, r := range o.Reports {
+		params += len(r.Parameters)
+	}
 	if len(o.Reports) > MaxReportsPerOrder {
-		return Bill{}, Errorf(KindUnprocessable, "an order may carry at most %d reports", MaxReportsPerOrder)
+		return Bill{}, Errorf(KindUnprocessable, "the order has %d reports; an order may hold at most %d", len(o.Reports), MaxReportsPerOrder)
+	}
+	if params > MaxParametersPerOrder {
+		return Bill{}, Errorf(KindUnprocessable, "the order has %d results (parameters); an order may hold at most %d", params, MaxParametersPerOrder)
 	}
 	seen := map[string]bool{}
 	for i, nr := range o.Reports {
@@ -88,6 +136,9 @@ func BuildBill(o NewOrder, now time.Time) (Bill, error) {
 		}
 		seen[r.TestID] = true
 		b.Reports = append(b.Reports, r)
+	}
+	if err := checkOrderSize("the order", b.Reports); err != nil {
+		return Bill{}, err
 	}
 	return b, nil
 }
@@ -126,7 +177,7 @@ func buildReport(i int, nr NewReport, now time.Time) (Report, error) {
 		}
 	}
 	if len(nr.Parameters) > MaxParametersPerReport {
-		return Report{}, Errorf(KindUnprocessable, "reports[%d] may carry at most %d parameters", i, MaxParametersPerReport)
+		return Report{}, Errorf(KindUnprocessable, "reports[%d] has %d parameters; a report may hold at most %d", i, len(nr.Parameters), MaxParametersPerReport)
 	}
 	for j, p := range nr.Parameters {
 		p.ID = 0

@@ -44,48 +44,18 @@ func list(n, start int) string {
 	return strings.Join(parts, ",")
 }
 
-// paramRowsPerInsert keeps one INSERT under SQLite's limit of 32766 bound
-// parameters (PostgreSQL allows 65535).
-const paramRowsPerInsert = 2500
-
-// insertParameters stores the parameters of reports (whose IDs are set) of
-// a bill, in as few multi-row INSERTs as SQLite's parameter limit allows.
-func insertParameters(ctx context.Context, tx *sql.Tx, billID int64, reports []callout.Report) error {
-	var args []any
-	n := 0
-	flush := func() error {
-		if n == 0 {
-			return nil
-		}
-		_, err := tx.ExecContext(ctx, `
-			INSERT INTO report_parameters (lab_report_id, bill_id, position, name, value, unit,
-			    normal_low, normal_high, critical_low, critical_high, flag)
-			VALUES `+placeholders(n, 11, 1), args...)
-		args, n = args[:0], 0
-		if err != nil {
-			return fmt.Errorf("insert parameters of bill %d: %w", billID, err)
-		}
-		return nil
-	}
-	for _, r := range reports {
-		for i, p := range r.Parameters {
-			args = append(args, r.ID, billID, i, p.Name, p.Value, p.Unit,
-				p.NormalLow, p.NormalHigh, p.CriticalLow, p.CriticalHigh, p.Flag)
-			n++
-			if n == paramRowsPerInsert {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return flush()
-}
-
 // CreateBill stores a new order with its reports and parameters.
 func (s *Store) CreateBill(ctx context.Context, labID int64, b callout.Bill, idem *callout.Idempotency) (callout.OrderCreated, error) {
 	out := callout.OrderCreated{LabBillID: b.LabBillID, Reports: []callout.CreatedReport{}}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	reportRows, err := s.reportRows(b.Reports)
+	if err != nil {
+		return out, err
+	}
+	paramRows, err := parameterRows(b.Reports)
+	if err != nil {
+		return out, err
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `
 			INSERT INTO bills (lab_id, lab_bill_id, accession_number,
 			    patient_name, patient_email, patient_fax, patient_phone,
@@ -105,39 +75,15 @@ func (s *Store) CreateBill(ctx context.Context, labID int64, b callout.Bill, ide
 			return fmt.Errorf("insert bill %s: %w", b.LabBillID, err)
 		}
 
-		args := make([]any, 0, len(b.Reports)*11)
-		for _, r := range b.Reports {
-			args = append(args, labID, out.ID, r.TestID, r.TestName, r.Department, r.Dismissed,
-				r.SampleCollected, int(r.State), r.ResultedAt, r.LastUpdated)
-		}
-		rows, err := tx.QueryContext(ctx, `
-			INSERT INTO lab_reports (lab_id, bill_id, test_id, test_name, department, dismissed,
-			    sample_collected, critical_values, resulted_at, last_updated)
-			VALUES `+placeholders(len(b.Reports), 10, 1)+`
-			RETURNING id, test_id`, args...)
+		ids, err := s.insertReports(ctx, tx, labID, out.ID, reportRows, len(b.Reports))
 		if err != nil {
-			return fmt.Errorf("insert reports of bill %s: %w", b.LabBillID, err)
+			return err
 		}
-		ids := map[string]int64{}
-		for rows.Next() {
-			var id int64
-			var testID string
-			if err := rows.Scan(&id, &testID); err != nil {
-				rows.Close()
-				return err
-			}
-			ids[testID] = id
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("insert reports of bill %s: %w", b.LabBillID, err)
-		}
-
 		for i, r := range b.Reports {
 			b.Reports[i].ID = ids[r.TestID]
 			out.Reports = append(out.Reports, callout.CreatedReport{ID: ids[r.TestID], TestID: r.TestID, TestName: r.TestName, State: r.State})
 		}
-		if err := insertParameters(ctx, tx, out.ID, b.Reports); err != nil {
+		if err := s.insertParameters(ctx, tx, out.ID, paramRows); err != nil {
 			return err
 		}
 		if s.Jobs != nil {

@@ -134,7 +134,7 @@ func (s *Store) FindBills(ctx context.Context, labID int64, labBillID string) ([
 // StoreResults stores a result message in one transaction. A message the
 // facility sent before (same control id) is not processed again.
 func (s *Store) StoreResults(ctx context.Context, labID int64, m callout.ResultMessage,
-	plan func(existing []callout.Report, in callout.IncomingOrder) []callout.ReportUpsert) (bool, []int64, error) {
+	plan func(existing []callout.Report, in callout.IncomingOrder) ([]callout.ReportUpsert, error)) (bool, []int64, error) {
 	var bills []int64
 	duplicate := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -161,19 +161,19 @@ func (s *Store) StoreResults(ctx context.Context, labID int64, m callout.ResultM
 					return err
 				}
 			}
-			var written []callout.Report
-			for _, up := range plan(existing, o) {
+			// New reports go in one statement, parameters in another (see
+			// bulk.go); an existing report is updated and its old results
+			// deleted, all of them in one statement.
+			var written, added []callout.Report
+			var replaced []int64
+			ups, err := plan(existing, o)
+			if err != nil {
+				return err
+			}
+			for _, up := range ups {
 				r := up.Report
 				if up.New {
-					err = tx.QueryRowContext(ctx, `
-						INSERT INTO lab_reports (lab_id, bill_id, test_id, test_name, department, dismissed,
-						    sample_collected, critical_values, resulted_at, last_updated, result_status)
-						VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
-						labID, billID, r.TestID, r.TestName, r.Department, r.Dismissed, r.SampleCollected,
-						int(r.State), r.ResultedAt, r.LastUpdated, r.ResultStatus).Scan(&r.ID)
-					if err != nil {
-						return fmt.Errorf("insert report %s of order %s: %w", r.TestID, o.LabBillID, err)
-					}
+					added = append(added, r)
 				} else {
 					if _, err := tx.ExecContext(ctx, `
 						UPDATE lab_reports SET test_name = $2, department = $3, sample_collected = $4,
@@ -181,13 +181,27 @@ func (s *Store) StoreResults(ctx context.Context, labID int64, m callout.ResultM
 						WHERE id = $1`, r.ID, r.TestName, r.Department, r.SampleCollected, int(r.State), r.ResultedAt, r.LastUpdated, r.ResultStatus); err != nil {
 						return fmt.Errorf("update report %s of order %s: %w", r.TestID, o.LabBillID, err)
 					}
-					if _, err := tx.ExecContext(ctx, `DELETE FROM report_parameters WHERE lab_report_id = $1`, r.ID); err != nil {
-						return fmt.Errorf("replace results of report %d: %w", r.ID, err)
-					}
+					replaced = append(replaced, r.ID)
 				}
 				written = append(written, r)
 			}
-			if err := insertParameters(ctx, tx, billID, written); err != nil {
+			if len(replaced) > 0 {
+				args := []any{}
+				if _, err := tx.ExecContext(ctx, `DELETE FROM report_parameters WHERE `+s.idIn("lab_report_id", replaced, &args), args...); err != nil {
+					return fmt.Errorf("replace results of order %s: %w", o.LabBillID, err)
+				}
+			}
+			rows, err := s.reportRows(added)
+			if err != nil {
+				return err
+			}
+			if _, err := s.insertReports(ctx, tx, labID, billID, rows, len(added)); err != nil {
+				return fmt.Errorf("order %s: %w", o.LabBillID, err)
+			}
+			if rows, err = parameterRows(written); err != nil {
+				return err
+			}
+			if err := s.insertParameters(ctx, tx, billID, rows); err != nil {
 				return err
 			}
 			if s.Jobs != nil {

@@ -71,6 +71,29 @@ func Order(billID string, n int, extra ...callout.NewReport) callout.NewOrder {
 	return o
 }
 
+// MaxOrder returns an order of the largest size allowed:
+// MaxReportsPerOrder reports sharing MaxParametersPerOrder results, the
+// first of each flagged critical.
+func MaxOrder(billID string) callout.NewOrder {
+	o := callout.NewOrder{LabBillID: billID, Patient: callout.Contact{Name: "Maria Müller"}}
+	per := callout.MaxParametersPerOrder / callout.MaxReportsPerOrder
+	for i := range callout.MaxReportsPerOrder {
+		r := callout.NewReport{TestID: fmt.Sprintf("T%d", i+1), TestName: fmt.Sprintf("Panel %d", i+1)}
+		for j := range per {
+			p := callout.Parameter{Name: fmt.Sprintf("A%d", j+1), Value: fmt.Sprint(100 + j)}
+			if j%3 == 0 {
+				p.Unit = "mg/dL"
+			}
+			if j == 0 {
+				p.Flag = "HH"
+			}
+			r.Parameters = append(r.Parameters, p)
+		}
+		o.Reports = append(o.Reports, r)
+	}
+	return o
+}
+
 // Create stores o in the fixture's lab and returns the answer.
 func (f *Fixture) Create(t testing.TB, o callout.NewOrder) callout.OrderCreated {
 	t.Helper()

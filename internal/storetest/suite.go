@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -291,6 +293,120 @@ func Run(t *testing.T, e Engine) {
 		require.Equal(t, one, hundred, "done callout statements")
 		require.LessOrEqual(t, one, int64(10), "BEGIN, 3 reads, 5 writes (states, draft, records, deliveries, activity), COMMIT")
 		require.Equal(t, count(1, true), count(100, true), "attempt statements")
+	})
+
+	t.Run("AMaximumSizeOrderTakesTheStatementsOfASmallOne", func(t *testing.T) {
+		// Issue 8 §3: an order of 500 reports × 45 results took ~20 s on
+		// SQLite — a multi-row INSERT whose `$N` parameters the driver looks
+		// up in quadratic time, in 9 statements — holding every lab's writer.
+		// Rows now travel as one JSON parameter: one INSERT of reports, one
+		// of results, whatever the size.
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		count := func(o callout.NewOrder) int64 {
+			before := f.Store.Queries.Load()
+			f.Create(t, o)
+			return f.Store.Queries.Load() - before
+		}
+		small := count(Order("SMALL", 1))
+		big := MaxOrder("BIG")
+		require.Equal(t, small, count(big), "statements to store the largest order allowed")
+		c, err := f.Svc.FindBills(ctx, f.Staff, "BIG")
+		require.NoError(t, err)
+		b, err := f.Store.Bill(ctx, f.Lab, c[0].ID)
+		require.NoError(t, err)
+		require.Len(t, b.Reports, callout.MaxReportsPerOrder)
+		n := 0
+		for i, r := range b.Reports {
+			require.Equal(t, big.Reports[i].TestID, r.TestID)
+			require.Equal(t, callout.StatePending, r.State)
+			for j, p := range r.Parameters {
+				require.Equal(t, big.Reports[i].Parameters[j].Name, p.Name, "results keep their order")
+			}
+			n += len(r.Parameters)
+		}
+		require.Equal(t, callout.MaxParametersPerOrder, n)
+	})
+
+	t.Run("BulkInsertsKeepEveryValueExactly", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		at := callout.Now().Add(-90*time.Minute - 123456*time.Microsecond)
+		floats := []float64{0.1, 1e-300, 1.7976931348623157e308, -3.5, 123456.789012345, 5e-324, 2.2250738585072014e-308, 1.0000000000000002, 7}
+		var ps []callout.Parameter
+		for i, v := range floats {
+			ps = append(ps, callout.Parameter{Name: fmt.Sprintf("F%d", i), Value: "1", NormalLow: ptr(v), NormalHigh: ptr(v),
+				CriticalLow: ptr(min(v, -v)), CriticalHigh: ptr(max(v, -v))})
+		}
+		ps = append(ps,
+			callout.Parameter{Name: `Quote "and" back\slash`, Value: "line 1\n\tline 2 ünïcödé 😀 <b>&amp;</b>", Unit: "µmol/L", Flag: "HH"},
+			callout.Parameter{Name: "'; DROP TABLE bills; --", Value: "'", Unit: "%", Flag: ""})
+		o := callout.NewOrder{LabBillID: "EXACT", Patient: callout.Contact{Name: "Maria"}, Reports: []callout.NewReport{
+			{TestID: "A", TestName: "Alpha ü", Department: "Biochemistry", Parameters: ps, ResultedAt: &at},
+			{TestID: "B", Dismissed: ptr(true), SampleCollected: ptr(false), Parameters: []callout.Parameter{{Name: "X", Value: "2"}}},
+			{TestID: "C", Parameters: nil},
+		}}
+		want, err := callout.BuildBill(o, callout.Now())
+		require.NoError(t, err)
+		c := f.Create(t, o)
+		b, err := f.Store.Bill(ctx, f.Lab, c.ID)
+		require.NoError(t, err)
+		require.Len(t, b.Reports, 3)
+		for i, r := range b.Reports {
+			w := want.Reports[i]
+			require.Equal(t, []any{w.TestID, w.TestName, w.Department, w.Dismissed, w.SampleCollected, w.State},
+				[]any{r.TestID, r.TestName, r.Department, r.Dismissed, r.SampleCollected, r.State}, "report %s", w.TestID)
+			require.Len(t, r.Parameters, len(w.Parameters))
+			for j, p := range r.Parameters {
+				p.ID = 0
+				require.Equal(t, w.Parameters[j], p, "report %s result %d", w.TestID, j)
+			}
+		}
+		require.True(t, at.Equal(b.Reports[0].ResultedAt), "resulted_at to the microsecond: %s vs %s", at, b.Reports[0].ResultedAt)
+		// The bulk-inserted time sorts and compares like a bound one: the
+		// worklist pages by it.
+		items, err := f.Store.Worklist(ctx, f.Lab, callout.WorklistFilter{States: []callout.State{callout.StatePending}, Limit: 10,
+			After: &callout.WorklistCursor{ResultedAt: at.Add(-time.Microsecond), ID: 0}})
+		require.NoError(t, err)
+		require.Len(t, items, 1)
+	})
+
+	t.Run("AnOrderOverALimitIsRefusedAndChangesNothing", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		f.Create(t, Order("B1", 1))
+		before := Dump(t, f.Store.DB)
+		tooManyReports := MaxOrder("R")
+		tooManyReports.Reports = append(tooManyReports.Reports, callout.NewReport{TestID: "EXTRA"})
+		tooManyResults := MaxOrder("P")
+		tooManyResults.Reports[7].Parameters = append(tooManyResults.Reports[7].Parameters, callout.Parameter{Name: "EXTRA", Value: "1"})
+		tooManyInOne := Order("Q", 1)
+		for i := range callout.MaxParametersPerReport {
+			tooManyInOne.Reports[0].Parameters = append(tooManyInOne.Reports[0].Parameters, callout.Parameter{Name: fmt.Sprint("P", i), Value: "1"})
+		}
+		tooMuchText := Order("T", 0)
+		for i := range 11 {
+			r := callout.NewReport{TestID: fmt.Sprint("T", i)}
+			for j := range callout.MaxParametersPerReport {
+				r.Parameters = append(r.Parameters, callout.Parameter{Name: fmt.Sprint("P", j), Value: strings.Repeat("v", 490)})
+			}
+			tooMuchText.Reports = append(tooMuchText.Reports, r)
+		}
+		for _, tc := range []struct {
+			name string
+			o    callout.NewOrder
+			want string
+		}{
+			{"501 reports", tooManyReports, "the order has 501 reports; an order may hold at most 500"},
+			{"22,501 results", tooManyResults, "the order has 22501 results (parameters); an order may hold at most 22500"},
+			{"202 results in one report", tooManyInOne, "reports[0] has 202 parameters; a report may hold at most 200"},
+			{"over 1 MiB of text", tooMuchText, "bytes of text; an order may hold at most 1048576"},
+		} {
+			_, err := f.Svc.CreateOrder(ctx, f.Staff, tc.o, nil)
+			require.Equal(t, callout.KindUnprocessable, callout.ErrorKind(err), "%s: %v", tc.name, err)
+			require.ErrorContains(t, err, tc.want, tc.name)
+			require.Equal(t, before, Dump(t, f.Store.DB), "%s changed rows", tc.name)
+		}
 	})
 
 	t.Run("ConcurrentCalloutsOnOneOrderAreSerialized", func(t *testing.T) {
