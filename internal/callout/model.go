@@ -201,6 +201,10 @@ type SnapshotItem struct {
 	NormalHigh   *float64 `json:"normal_high"`
 	CriticalLow  *float64 `json:"critical_low"`
 	CriticalHigh *float64 `json:"critical_high"`
+
+	// ReferenceRangeText is the lab's own text of the normal range (HL7
+	// OBX-7), shown instead of the bounds when set.
+	ReferenceRangeText string `json:"reference_range_text"`
 }
 
 // Record is a critical callout record, the audit trail of one callout action:

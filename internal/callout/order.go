@@ -77,7 +77,7 @@ func BuildBill(o NewOrder, now time.Time) (Bill, error) {
 	if b.Patient.Name == "" {
 		return Bill{}, Errorf(KindUnprocessable, "patient.name is required")
 	}
-	if b.PatientClass != "" && !PatientClasses[b.PatientClass] {
+	if b.PatientClass != "" && PatientClasses[b.PatientClass] == "" {
 		return Bill{}, Errorf(KindUnprocessable, "patient_class %q is not a patient class of HL7 table 0004 (B, C, E, I, N, O, P, R, U)", clipText(b.PatientClass, 10))
 	}
 	if len(o.Reports) == 0 {
@@ -204,10 +204,12 @@ func checkParameterText(field func(name string) string, p Parameter) error {
 	return nil
 }
 
-// PatientClasses is HL7 table 0004, the patient classes an order may carry:
-// B obstetrics, C commercial account, E emergency, I inpatient, N not
-// applicable, O outpatient, P preadmit, R recurring patient, U unknown.
-var PatientClasses = map[string]bool{"B": true, "C": true, "E": true, "I": true, "N": true, "O": true, "P": true, "R": true, "U": true}
+// PatientClasses is HL7 table 0004, the patient classes an order may
+// carry, by code, with the name a screen shows.
+var PatientClasses = map[string]string{
+	"B": "Obstetrics", "C": "Commercial account", "E": "Emergency", "I": "Inpatient", "N": "Not applicable",
+	"O": "Outpatient", "P": "Preadmit", "R": "Recurring patient", "U": "Unknown",
+}
 
 // clipText shortens s for an error message that quotes it.
 func clipText(s string, n int) string {
