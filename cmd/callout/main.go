@@ -24,6 +24,7 @@ import (
 	"syscall"
 
 	"callout/internal/callout"
+	"callout/internal/hl7"
 	"callout/internal/jobs"
 	"callout/internal/sqlstore"
 )
@@ -194,12 +195,13 @@ func labCreateCmd(ctx context.Context, e *env, args []string) error {
 	instr := fs.String("additional-instruction", "", "standing instruction shown in every callout dialog")
 	var facilities facilityFlags
 	facilities.register(fs, "an HL7 sending facility (MSH-4) whose results this lab accepts; repeatable")
-	number := fs.String("hl7-order-number", "placer", "which HL7 order number is the Order ID: placer (ORC-2/OBR-2) or filler (ORC-3/OBR-3)")
+	number := fs.String("hl7-order-number", callout.DefaultHL7Numbering,
+		"which HL7 order number is the Order ID: placer (ORC-2/OBR-2), filler (ORC-3/OBR-3) or auto (placer, else filler)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *number != "placer" && *number != "filler" {
-		return fmt.Errorf("--hl7-order-number must be placer or filler: %w", errUsage)
+	if _, err := hl7.ParseNumbering(*number); err != nil {
+		return fmt.Errorf("--hl7-order-number must be placer, filler or auto: %w", errUsage)
 	}
 	if strings.TrimSpace(*name) == "" {
 		return fmt.Errorf("--name is required: %w", errUsage)
@@ -214,8 +216,8 @@ func labCreateCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(facilities) > 0 || *number == "filler" {
-		if err := st.SetHL7Facilities(ctx, id, facilities, *number == "filler"); err != nil {
+	if len(facilities) > 0 || *number != callout.DefaultHL7Numbering {
+		if err := st.SetHL7Facilities(ctx, id, facilities, *number); err != nil {
 			return err
 		}
 	}
@@ -224,11 +226,11 @@ func labCreateCmd(ctx context.Context, e *env, args []string) error {
 }
 
 func labUpdateCmd(ctx context.Context, e *env, args []string) error {
-	fs, db := flags(e, "lab update", "lab update --lab ID [--hl7-facility NAME [--hl7-cert-subject DN]]... [--hl7-order-number placer|filler] [--db URL]")
+	fs, db := flags(e, "lab update", "lab update --lab ID [--hl7-facility NAME [--hl7-cert-subject DN]]... [--hl7-order-number placer|filler|auto] [--db URL]")
 	lab := fs.Int64("lab", 0, "the lab's id (required)")
 	var facilities facilityFlags
 	facilities.register(fs, "an HL7 sending facility (MSH-4) this lab accepts; repeatable; given, it replaces the list")
-	number := fs.String("hl7-order-number", "", "placer or filler: which HL7 order number is the Order ID (default: unchanged)")
+	number := fs.String("hl7-order-number", "", "placer, filler or auto: which HL7 order number is the Order ID (default: unchanged)")
 	clear := fs.Bool("no-hl7-facilities", false, "accept HL7 from no facility any more")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -236,8 +238,8 @@ func labUpdateCmd(ctx context.Context, e *env, args []string) error {
 	if *lab <= 0 {
 		return fmt.Errorf("--lab is required: %w", errUsage)
 	}
-	if *number != "" && *number != "placer" && *number != "filler" {
-		return fmt.Errorf("--hl7-order-number must be placer or filler: %w", errUsage)
+	if _, err := hl7.ParseNumbering(*number); *number != "" && err != nil {
+		return fmt.Errorf("--hl7-order-number must be placer, filler or auto: %w", errUsage)
 	}
 	if len(facilities) == 0 && *number == "" && !*clear {
 		return fmt.Errorf("nothing to change: give --hl7-facility, --hl7-order-number or --no-hl7-facilities: %w", errUsage)
@@ -255,7 +257,7 @@ func labUpdateCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	useFiller, err := st.LabHL7Numbering(ctx, *lab)
+	numbering, err := st.LabHL7Numbering(ctx, *lab)
 	if err != nil {
 		return err
 	}
@@ -263,14 +265,10 @@ func labUpdateCmd(ctx context.Context, e *env, args []string) error {
 		current = facilities
 	}
 	if *number != "" {
-		useFiller = *number == "filler"
+		numbering = *number
 	}
-	if err := st.SetHL7Facilities(ctx, *lab, current, useFiller); err != nil {
+	if err := st.SetHL7Facilities(ctx, *lab, current, numbering); err != nil {
 		return err
-	}
-	numbering := "placer"
-	if useFiller {
-		numbering = "filler"
 	}
 	fmt.Fprintf(e.stdout, "lab %d accepts HL7 from: %s (Order ID: %s number)\n", *lab, describeFacilities(current), numbering)
 	return nil

@@ -117,7 +117,7 @@ func TestHL7FacilityBoundToCertificate(t *testing.T) {
 		code, out, stderr = runCmd(t, "lab", "update", "--db", db, "--lab", other,
 			"--hl7-facility", "OTHER LAB", "--hl7-cert-subject", "/CN=lis.other.example/O=Other", "--hl7-facility", "OTHER OPEN")
 		require.Equal(t, 0, code, stderr)
-		require.Equal(t, "lab "+other+" accepts HL7 from: OTHER LAB [cert CN=lis.other.example,O=Other], OTHER OPEN (Order ID: placer number)\n", out)
+		require.Equal(t, "lab "+other+" accepts HL7 from: OTHER LAB [cert CN=lis.other.example,O=Other], OTHER OPEN (Order ID: auto number)\n", out)
 	})
 }
 

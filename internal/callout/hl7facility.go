@@ -1,5 +1,12 @@
 package callout
 
+// DefaultHL7Numbering is the HL7 order numbering of a new lab: "auto", the
+// placer order number (ORC-2/OBR-2), else the filler number (ORC-3/OBR-3),
+// since many senders leave the placer number empty for orders the lab
+// created itself. The others are "placer" and "filler" (hl7.Numbering).
+// Labs created before it keep the numbering they had.
+const DefaultHL7Numbering = "auto"
+
 // HL7Facility is a sending facility (MSH-4) whose result messages a lab
 // accepts.
 type HL7Facility struct {

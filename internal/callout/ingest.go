@@ -22,6 +22,7 @@ type IncomingOrder struct {
 	AccessionNumber string
 	Patient         Contact
 	Referral        Contact
+	PatientClass    string // PV1-2, table 0004; "" when unknown
 	Reports         []IncomingReport
 }
 
@@ -31,6 +32,8 @@ type IncomingReport struct {
 	TestName   string
 	Department string
 	ResultedAt time.Time
+	// CollectedAt is when the specimen was taken (OBR-7); zero when unknown.
+	CollectedAt time.Time
 	// ResultStatus is P (preliminary), F (final) or C (corrected), or "".
 	ResultStatus string
 	Parameters   []Parameter
@@ -154,6 +157,10 @@ func PlanResults(existing []Report, in IncomingOrder, now time.Time) ([]ReportUp
 			SampleCollected: true, ResultedAt: resulted.UTC().Truncate(time.Microsecond),
 			LastUpdated: now, ResultStatus: ir.ResultStatus, Parameters: ir.Parameters,
 		}
+		if !ir.CollectedAt.IsZero() {
+			c := ir.CollectedAt.UTC().Truncate(time.Microsecond)
+			r.CollectedAt = &c
+		}
 		old, ok := byTest[ir.TestID]
 		if ok && !supersedes(ir.ResultStatus, old.ResultStatus) {
 			continue // a late preliminary result: the final one stands
@@ -166,6 +173,9 @@ func PlanResults(existing []Report, in IncomingOrder, now time.Time) ([]ReportUp
 		r.ID, r.BillID, r.Dismissed = old.ID, old.BillID, old.Dismissed
 		if r.Department == "" {
 			r.Department = old.Department
+		}
+		if r.CollectedAt == nil {
+			r.CollectedAt = old.CollectedAt // a correction need not repeat OBR-7
 		}
 		r.State = Reevaluate(old.State, ir.Parameters)
 		out = append(out, ReportUpsert{Report: r, From: old.State})
@@ -192,8 +202,9 @@ func PlanResults(existing []Report, in IncomingOrder, now time.Time) ([]ReportUp
 // IngestStore is what storing results needs; the SQL stores implement it.
 type IngestStore interface {
 	// LabForFacility returns the lab that accepts messages from the sending
-	// facility and whether it numbers orders by the filler number.
-	LabForFacility(ctx context.Context, facility string) (labID int64, useFiller bool, err error)
+	// facility and its HL7 order numbering: "placer", "filler" or "auto"
+	// (see DefaultHL7Numbering).
+	LabForFacility(ctx context.Context, facility string) (labID int64, numbering string, err error)
 	CriticalLimits(ctx context.Context, labID int64) ([]CriticalLimit, error)
 	// StoreResults stores a message in one transaction, asking plan for each
 	// order's writes; an error of plan rolls the whole message back. It returns duplicate=true, writing nothing, when the
@@ -275,6 +286,7 @@ func validateResults(m ResultMessage) error {
 			{"patient.phone (PID-13)", o.Patient.Phone}, {"patient.fax", o.Patient.Fax},
 			{"referral.name (OBR-16/ORC-12)", o.Referral.Name}, {"referral.email", o.Referral.Email},
 			{"referral.phone", o.Referral.Phone}, {"referral.fax", o.Referral.Fax},
+			{"the patient class (PV1-2)", o.PatientClass},
 		} {
 			if err := checkText(at+f.name, f.v); err != nil {
 				return err

@@ -125,6 +125,10 @@ type Report struct {
 	// CanCallout says whether the screen may offer the report for a callout
 	// (see Actionable); filled in by the service for views.
 	CanCallout bool `json:"can_callout"`
+
+	// CollectedAt is when the specimen was taken (HL7 OBR-7); nil when
+	// unknown. The callout clock starts at ResultedAt, never here.
+	CollectedAt *time.Time `json:"collected_at"`
 }
 
 // Actionable reports whether the report may be included in a callout: it has
@@ -145,6 +149,11 @@ type Bill struct {
 	Organization    Contact   `json:"organization"`
 	CreatedAt       time.Time `json:"created_at"`
 	Reports         []Report  `json:"reports"`
+
+	// PatientClass is the patient's class for this visit, HL7 table 0004
+	// (E emergency, I inpatient, O outpatient, ...; see PatientClasses);
+	// "" when not known.
+	PatientClass string `json:"patient_class"`
 }
 
 // Report returns the bill's report with the given id.
@@ -192,6 +201,10 @@ type SnapshotItem struct {
 	NormalHigh   *float64 `json:"normal_high"`
 	CriticalLow  *float64 `json:"critical_low"`
 	CriticalHigh *float64 `json:"critical_high"`
+
+	// ReferenceRangeText is the lab's own text of the normal range (HL7
+	// OBX-7), shown instead of the bounds when set.
+	ReferenceRangeText string `json:"reference_range_text"`
 }
 
 // Record is a critical callout record, the audit trail of one callout action:

@@ -13,6 +13,7 @@ type NewOrder struct {
 	Patient         Contact     `json:"patient"`
 	Referral        Contact     `json:"referral"`
 	Organization    Contact     `json:"organization"`
+	PatientClass    string      `json:"patient_class"`
 	Reports         []NewReport `json:"reports"`
 }
 
@@ -25,6 +26,7 @@ type NewReport struct {
 	Dismissed       *bool       `json:"dismissed"`
 	SampleCollected *bool       `json:"sample_collected"`
 	ResultedAt      *time.Time  `json:"resulted_at"`
+	CollectedAt     *time.Time  `json:"collected_at"`
 	Parameters      []Parameter `json:"parameters"`
 }
 
@@ -46,6 +48,9 @@ const (
 	// request could carry, whatever escapes or character sets expand.
 	MaxOrderBytes = 1 << 20
 	maxText       = 500
+	// MaxValueLen bounds a result's value: a text result (an HL7 TX
+	// narrative such as a blood-gas interpretation) runs to pages.
+	MaxValueLen = 64 << 10
 	// maxComment bounds free text: a callout's comment, the lab's
 	// standing instruction.
 	maxComment = 4000
@@ -88,6 +93,7 @@ func BuildBill(o NewOrder, now time.Time) (Bill, error) {
 		Patient:         trimContact(o.Patient),
 		Referral:        trimContact(o.Referral),
 		Organization:    trimContact(o.Organization),
+		PatientClass:    strings.ToUpper(strings.TrimSpace(o.PatientClass)),
 		CreatedAt:       now,
 	}
 	if b.LabBillID == "" {
@@ -110,6 +116,9 @@ func BuildBill(o NewOrder, now time.Time) (Bill, error) {
 	}
 	if b.Patient.Name == "" {
 		return Bill{}, Errorf(KindUnprocessable, "patient.name is required")
+	}
+	if b.PatientClass != "" && PatientClasses[b.PatientClass] == "" {
+		return Bill{}, Errorf(KindUnprocessable, "patient_class %q is not a patient class of HL7 table 0004 (B, C, E, I, N, O, P, R, U)", clipText(b.PatientClass, 10))
 	}
 	if len(o.Reports) == 0 {
 		return Bill{}, Errorf(KindUnprocessable, "an order needs at least one report")
@@ -164,6 +173,13 @@ func buildReport(i int, nr NewReport, now time.Time) (Report, error) {
 		}
 		r.ResultedAt = nr.ResultedAt.UTC().Truncate(time.Microsecond)
 	}
+	if nr.CollectedAt != nil {
+		if nr.CollectedAt.After(now.Add(5 * time.Minute)) {
+			return Report{}, Errorf(KindUnprocessable, "reports[%d].collected_at lies in the future", i)
+		}
+		c := nr.CollectedAt.UTC().Truncate(time.Microsecond)
+		r.CollectedAt = &c
+	}
 	if r.TestID == "" {
 		return Report{}, Errorf(KindUnprocessable, "reports[%d].test_id is required", i)
 	}
@@ -185,6 +201,7 @@ func buildReport(i int, nr NewReport, now time.Time) (Report, error) {
 		p.Value = strings.TrimSpace(p.Value)
 		p.Unit = strings.TrimSpace(p.Unit)
 		p.Flag = strings.ToUpper(strings.TrimSpace(p.Flag))
+		p.ReferenceRangeText = strings.TrimSpace(p.ReferenceRangeText)
 		where := func(msg string) error {
 			return Errorf(KindUnprocessable, "reports[%d].parameters[%d]: %s", i, j, msg)
 		}
@@ -219,21 +236,38 @@ func checkText(field, v string) error {
 
 // checkParameterText checks the texts of a result parameter; field names
 // them in errors (it is called only then: an order has thousands of
-// parameters). The value may span lines (HL7 TX and FT results do); name,
-// unit and flag are single-line.
+// parameters). The value may span lines (HL7 TX and FT results do) and run
+// to MaxValueLen; name, unit, flag and the reference range text are
+// single-line.
 func checkParameterText(field func(name string) string, p Parameter) error {
-	for _, f := range []struct{ name, v string }{{"name", p.Name}, {"unit", p.Unit}, {"flag", p.Flag}} {
+	for _, f := range []struct{ name, v string }{{"name", p.Name}, {"unit", p.Unit}, {"flag", p.Flag},
+		{"reference_range_text", p.ReferenceRangeText}} {
 		if CheckLine("", f.v) != nil || len(f.v) > maxText {
 			return checkText(field(f.name), f.v)
 		}
 	}
-	if CheckMultiline("", p.Value) != nil || len(p.Value) > maxText {
+	if CheckMultiline("", p.Value) != nil || len(p.Value) > MaxValueLen {
 		if err := CheckMultiline(field("value"), p.Value); err != nil {
 			return err
 		}
-		return Errorf(KindUnprocessable, "%s is longer than %d bytes", field("value"), maxText)
+		return Errorf(KindUnprocessable, "%s is longer than %d bytes", field("value"), MaxValueLen)
 	}
 	return nil
+}
+
+// PatientClasses is HL7 table 0004, the patient classes an order may
+// carry, by code, with the name a screen shows.
+var PatientClasses = map[string]string{
+	"B": "Obstetrics", "C": "Commercial account", "E": "Emergency", "I": "Inpatient", "N": "Not applicable",
+	"O": "Outpatient", "P": "Preadmit", "R": "Recurring patient", "U": "Unknown",
+}
+
+// clipText shortens s for an error message that quotes it.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func trimContact(c Contact) Contact {

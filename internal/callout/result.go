@@ -73,6 +73,10 @@ type Parameter struct {
 	CriticalLow  *float64 `json:"critical_low"`
 	CriticalHigh *float64 `json:"critical_high"`
 	Flag         string   `json:"flag"`
+	// ReferenceRangeText is the reference range as the lab wrote it (HL7
+	// OBX-7: "3.5-5.1", "<1.0", "negative"), shown beside the value;
+	// NormalLow and NormalHigh are what of it is numeric.
+	ReferenceRangeText string `json:"reference_range_text"`
 }
 
 // Interpretation flags (HL7 v2 table 0078, FHIR ObservationInterpretation).

@@ -244,6 +244,7 @@ func snapshot(r Report) []SnapshotItem {
 			Name: p.Name, Value: p.Value, Unit: p.Unit, Flag: p.Flag,
 			NormalLow: p.NormalLow, NormalHigh: p.NormalHigh,
 			CriticalLow: p.CriticalLow, CriticalHigh: p.CriticalHigh,
+			ReferenceRangeText: p.ReferenceRangeText,
 		})
 	}
 	return out

@@ -14,6 +14,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -43,6 +44,9 @@ type Ingester struct {
 	// nil means UTC.
 	Location *time.Location
 	Now      func() time.Time
+	// CacheTTL bounds how stale a cached facility or limit may be; zero
+	// means labCacheTTL.
+	CacheTTL time.Duration
 
 	// labs caches facility → lab and the lab's critical limits for a few
 	// seconds: every message needs them, and they change rarely. A change
@@ -62,6 +66,13 @@ type labEntry struct {
 // labCacheTTL bounds how stale a cached facility or limit may be.
 const labCacheTTL = 5 * time.Second
 
+func (in *Ingester) cacheTTL() time.Duration {
+	if in.CacheTTL > 0 {
+		return in.CacheTTL
+	}
+	return labCacheTTL
+}
+
 // lab returns the lab accepting facility, from the cache when fresh.
 func (in *Ingester) lab(ctx context.Context, facility string) (labEntry, error) {
 	// The facility is looked up before the message reaches the domain, so
@@ -75,7 +86,7 @@ func (in *Ingester) lab(ctx context.Context, facility string) (labEntry, error) 
 	if ok && time.Now().Before(e.expires) {
 		return e, nil
 	}
-	labID, useFiller, err := in.Store.LabForFacility(ctx, facility)
+	labID, setting, err := in.Store.LabForFacility(ctx, facility)
 	if err != nil {
 		return labEntry{}, err
 	}
@@ -83,15 +94,17 @@ func (in *Ingester) lab(ctx context.Context, facility string) (labEntry, error) 
 	if err != nil {
 		return labEntry{}, err
 	}
-	numbering := hl7.NumberPlacer
-	if useFiller {
-		numbering = hl7.NumberFiller
+	numbering, err := hl7.ParseNumbering(setting)
+	if err != nil {
+		// Only the CLI writes the setting, and it checks it: a stored value
+		// that is none of the three is an internal error, not the sender's.
+		return labEntry{}, fmt.Errorf("lab %d: %w", labID, err)
 	}
 	subject, err := in.Store.FacilityCertSubject(ctx, facility)
 	if err != nil {
 		return labEntry{}, err
 	}
-	e = labEntry{labID: labID, numbering: numbering, limits: limits, certSubject: subject, expires: time.Now().Add(labCacheTTL)}
+	e = labEntry{labID: labID, numbering: numbering, limits: limits, certSubject: subject, expires: time.Now().Add(in.cacheTTL())}
 	in.mu.Lock()
 	if in.labs == nil || len(in.labs) > 1000 {
 		in.labs = map[string]labEntry{}
@@ -259,7 +272,10 @@ func quote(s string) string { return `"` + s + `"` }
 // Map turns a parsed ORU^R01 into the domain's result message. The Order ID
 // is the order number numbering n chooses; the other number is kept as the
 // accession number. A report's resulted-at time is the view's ResultedAt
-// (OBR-22, else OBX-19, else MSH-7; zero means the time of receipt).
+// (OBR-22, else OBX-19, else MSH-7; zero means the time of receipt), its
+// collected-at time the view's CollectedAt (OBR-7, else SPM-17). Each
+// result keeps OBX-7 as sent beside the bounds read from it, and the order
+// the patient class PV1-2.
 func Map(oru *hl7.ORU, n hl7.Numbering) callout.ResultMessage {
 	m := callout.ResultMessage{Facility: oru.SendingFacility, ControlID: oru.ControlID}
 	index := map[string]int{} // several OBR of one order: one order, several reports
@@ -276,9 +292,10 @@ func Map(oru *hl7.ORU, n hl7.Numbering) callout.ResultMessage {
 				Patient:  callout.Contact{Name: p.Name, Email: p.Email, Phone: p.Phone},
 				Referral: callout.Contact{Name: o.OrderingProvider.Name},
 			})
+			m.Orders[i].PatientClass = p.Class
 		}
 		r := callout.IncomingReport{TestID: o.TestID, TestName: o.TestName, Department: department(o.Section),
-			ResultedAt: o.ResultedAt, ResultStatus: resultStatus(o)}
+			ResultedAt: o.ResultedAt, CollectedAt: o.CollectedAt, ResultStatus: resultStatus(o)}
 		for _, obx := range o.Observations {
 			switch strings.ToUpper(obx.ResultStatus) {
 			case "D", "X", "W":
@@ -287,7 +304,8 @@ func Map(oru *hl7.ORU, n hl7.Numbering) callout.ResultMessage {
 			r.Parameters = append(r.Parameters, callout.Parameter{
 				Name: obx.Name, Value: obx.Value, Unit: obx.Unit,
 				NormalLow: obx.NormalLow, NormalHigh: obx.NormalHigh,
-				Flag: worstFlag(obx.Flags),
+				ReferenceRangeText: obx.ReferenceRange,
+				Flag:               worstFlag(obx.Flags),
 			})
 		}
 		m.Orders[i].Reports = append(m.Orders[i].Reports, r)

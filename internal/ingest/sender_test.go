@@ -24,7 +24,7 @@ func TestFacilityBoundToCertificate(t *testing.T) {
 		acme, err := hl7.ParseSubject("CN=lis.acme.example, O=Acme")
 		require.NoError(t, err)
 		require.NoError(t, b.fx.Store.SetHL7Facilities(ctx, b.fx.Lab, []callout.HL7Facility{
-			{Name: "ACME LAB", CertSubject: acme}, {Name: "GENERAL HOSPITAL"}}, false))
+			{Name: "ACME LAB", CertSubject: acme}, {Name: "GENERAL HOSPITAL"}}, "placer"))
 		addr := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 40000}
 		msg := oru("B1", "P1", "K^Potassium", "K^Potassium||7.1|mmol/L|3.5-5.1|HH|||F")
 

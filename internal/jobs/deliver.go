@@ -249,9 +249,13 @@ func Content(w callout.DeliveryWork, baseURL string) notify.Content {
 				index[s.LabReportID] = i
 				c.Reports = append(c.Reports, notify.Report{TestID: s.TestID, TestName: s.TestName, Department: dept[s.LabReportID]})
 			}
+			normal := callout.RangeText(s.NormalLow, s.NormalHigh)
+			if s.ReferenceRangeText != "" {
+				normal = s.ReferenceRangeText // the lab's own words (OBX-7), as the order page shows
+			}
 			c.Reports[i].Parameters = append(c.Reports[i].Parameters, notify.Parameter{
 				Name: s.Name, Value: s.Value, Unit: s.Unit,
-				NormalRange: callout.RangeText(s.NormalLow, s.NormalHigh), CriticalRange: callout.RangeText(s.CriticalLow, s.CriticalHigh),
+				NormalRange: normal, CriticalRange: callout.RangeText(s.CriticalLow, s.CriticalHigh),
 				Flag: flagOf(s),
 			})
 		}

@@ -60,13 +60,15 @@ func (s *Store) CreateBill(ctx context.Context, labID int64, b callout.Bill, ide
 			INSERT INTO bills (lab_id, lab_bill_id, accession_number,
 			    patient_name, patient_email, patient_fax, patient_phone,
 			    referral_name, referral_email, referral_fax, referral_phone,
-			    organization_name, organization_email, organization_fax, organization_phone, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+			    organization_name, organization_email, organization_fax, organization_phone, created_at,
+			    patient_class)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 			RETURNING id`,
 			labID, b.LabBillID, b.AccessionNumber,
 			b.Patient.Name, b.Patient.Email, b.Patient.Fax, b.Patient.Phone,
 			b.Referral.Name, b.Referral.Email, b.Referral.Fax, b.Referral.Phone,
 			b.Organization.Name, b.Organization.Email, b.Organization.Fax, b.Organization.Phone, b.CreatedAt,
+			b.PatientClass,
 		).Scan(&out.ID)
 		if isUnique(err) {
 			return callout.Errorf(callout.KindConflict, "Order ID %s already exists in this lab", b.LabBillID)
@@ -106,13 +108,15 @@ func (s *Store) CreateBill(ctx context.Context, labID int64, b callout.Bill, ide
 const billColumns = `b.id, b.lab_id, b.lab_bill_id, b.accession_number,
 	b.patient_name, b.patient_email, b.patient_fax, b.patient_phone,
 	b.referral_name, b.referral_email, b.referral_fax, b.referral_phone,
-	b.organization_name, b.organization_email, b.organization_fax, b.organization_phone, b.created_at`
+	b.organization_name, b.organization_email, b.organization_fax, b.organization_phone, b.created_at,
+	b.patient_class`
 
 func billDest(b *callout.Bill) []any {
 	return []any{&b.ID, &b.LabID, &b.LabBillID, &b.AccessionNumber,
 		&b.Patient.Name, &b.Patient.Email, &b.Patient.Fax, &b.Patient.Phone,
 		&b.Referral.Name, &b.Referral.Email, &b.Referral.Fax, &b.Referral.Phone,
-		&b.Organization.Name, &b.Organization.Email, &b.Organization.Fax, &b.Organization.Phone, &b.CreatedAt}
+		&b.Organization.Name, &b.Organization.Email, &b.Organization.Fax, &b.Organization.Phone, &b.CreatedAt,
+		&b.PatientClass}
 }
 
 func billNotFound(billID int64) error {
@@ -126,7 +130,7 @@ func billNotFound(billID int64) error {
 func loadReports(ctx context.Context, q queryer, billID int64) ([]callout.Report, error) {
 	rows, err := q.QueryContext(ctx, `
 		SELECT id, bill_id, test_id, test_name, department, dismissed, sample_collected,
-		       critical_values, resulted_at, last_updated, result_status
+		       critical_values, resulted_at, last_updated, result_status, collected_at
 		FROM lab_reports WHERE bill_id = $1 ORDER BY id`, billID)
 	if err != nil {
 		return nil, fmt.Errorf("load reports of bill %d: %w", billID, err)
@@ -137,13 +141,17 @@ func loadReports(ctx context.Context, q queryer, billID int64) ([]callout.Report
 		var r callout.Report
 		var state int
 		if err := rows.Scan(&r.ID, &r.BillID, &r.TestID, &r.TestName, &r.Department, &r.Dismissed,
-			&r.SampleCollected, &state, &r.ResultedAt, &r.LastUpdated, &r.ResultStatus); err != nil {
+			&r.SampleCollected, &state, &r.ResultedAt, &r.LastUpdated, &r.ResultStatus, &r.CollectedAt); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load reports of bill %d: %w", billID, err)
 		}
 		r.State = callout.State(state)
 		r.Parameters = []callout.Parameter{}
 		r.ResultedAt, r.LastUpdated = r.ResultedAt.UTC(), r.LastUpdated.UTC()
+		if r.CollectedAt != nil {
+			c := r.CollectedAt.UTC()
+			r.CollectedAt = &c
+		}
 		index[r.ID] = len(reports)
 		reports = append(reports, r)
 	}
@@ -153,7 +161,8 @@ func loadReports(ctx context.Context, q queryer, billID int64) ([]callout.Report
 	}
 
 	rows, err = q.QueryContext(ctx, `
-		SELECT id, lab_report_id, name, value, unit, normal_low, normal_high, critical_low, critical_high, flag
+		SELECT id, lab_report_id, name, value, unit, normal_low, normal_high, critical_low, critical_high, flag,
+		       reference_range_text
 		FROM report_parameters WHERE bill_id = $1 ORDER BY lab_report_id, position`, billID)
 	if err != nil {
 		return nil, fmt.Errorf("load parameters of bill %d: %w", billID, err)
@@ -163,7 +172,7 @@ func loadReports(ctx context.Context, q queryer, billID int64) ([]callout.Report
 		var p callout.Parameter
 		var rid int64
 		if err := rows.Scan(&p.ID, &rid, &p.Name, &p.Value, &p.Unit, &p.NormalLow, &p.NormalHigh,
-			&p.CriticalLow, &p.CriticalHigh, &p.Flag); err != nil {
+			&p.CriticalLow, &p.CriticalHigh, &p.Flag, &p.ReferenceRangeText); err != nil {
 			return nil, fmt.Errorf("load parameters of bill %d: %w", billID, err)
 		}
 		if i, ok := index[rid]; ok {

@@ -46,7 +46,10 @@ func (s *Store) reportRows(reports []callout.Report) (string, error) {
 	rows := make([][]any, len(reports))
 	for i, r := range reports {
 		rows[i] = []any{r.TestID, r.TestName, r.Department, r.Dismissed, r.SampleCollected,
-			int(r.State), s.jsonTime(r.ResultedAt), s.jsonTime(r.LastUpdated), r.ResultStatus}
+			int(r.State), s.jsonTime(r.ResultedAt), s.jsonTime(r.LastUpdated), r.ResultStatus, nil}
+		if r.CollectedAt != nil {
+			rows[i][9] = s.jsonTime(*r.CollectedAt)
+		}
 	}
 	return jsonRows(rows)
 }
@@ -60,7 +63,7 @@ func parameterRows(reports []callout.Report) (string, error) {
 	for _, r := range reports {
 		for i, p := range r.Parameters {
 			rows = append(rows, []any{r.TestID, i, p.Name, p.Value, p.Unit,
-				p.NormalLow, p.NormalHigh, p.CriticalLow, p.CriticalHigh, p.Flag})
+				p.NormalLow, p.NormalHigh, p.CriticalLow, p.CriticalHigh, p.Flag, p.ReferenceRangeText})
 		}
 	}
 	return jsonRows(rows)
@@ -75,17 +78,18 @@ func (s *Store) insertReports(ctx context.Context, tx *sql.Tx, labID, billID int
 	}
 	q := `
 		INSERT INTO lab_reports (lab_id, bill_id, test_id, test_name, department, dismissed,
-		    sample_collected, critical_values, resulted_at, last_updated, result_status)
+		    sample_collected, critical_values, resulted_at, last_updated, result_status, collected_at)
 		SELECT $1, $2, r.value->>0, r.value->>1, r.value->>2, r.value->>3,
-		       r.value->>4, r.value->>5, r.value->>6, r.value->>7, r.value->>8
+		       r.value->>4, r.value->>5, r.value->>6, r.value->>7, r.value->>8, r.value->>9
 		FROM jsonb_each($3) r ORDER BY r.key
 		RETURNING id, test_id`
 	if s.Engine == Postgres {
 		q = `
 		INSERT INTO lab_reports (lab_id, bill_id, test_id, test_name, department, dismissed,
-		    sample_collected, critical_values, resulted_at, last_updated, result_status)
+		    sample_collected, critical_values, resulted_at, last_updated, result_status, collected_at)
 		SELECT $1, $2, r.e->>0, r.e->>1, r.e->>2, (r.e->>3)::boolean,
-		       (r.e->>4)::boolean, (r.e->>5)::integer, (r.e->>6)::timestamptz, (r.e->>7)::timestamptz, r.e->>8
+		       (r.e->>4)::boolean, (r.e->>5)::integer, (r.e->>6)::timestamptz, (r.e->>7)::timestamptz, r.e->>8,
+		       (r.e->>9)::timestamptz
 		FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS r(e, n) ORDER BY r.n
 		RETURNING id, test_id`
 	}
@@ -119,19 +123,19 @@ func (s *Store) insertParameters(ctx context.Context, tx *sql.Tx, billID int64, 
 	}
 	q := `
 		INSERT INTO report_parameters (lab_report_id, bill_id, position, name, value, unit,
-		    normal_low, normal_high, critical_low, critical_high, flag)
+		    normal_low, normal_high, critical_low, critical_high, flag, reference_range_text)
 		SELECT r.id, $1, p.value->>1, p.value->>2, p.value->>3, p.value->>4,
-		       p.value->>5, p.value->>6, p.value->>7, p.value->>8, p.value->>9
+		       p.value->>5, p.value->>6, p.value->>7, p.value->>8, p.value->>9, p.value->>10
 		FROM jsonb_each($2) p CROSS JOIN lab_reports r -- SQLite: p is the outer loop, r found by its unique index
 		WHERE r.bill_id = $1 AND r.test_id = p.value->>0
 		ORDER BY p.key`
 	if s.Engine == Postgres {
 		q = `
 		INSERT INTO report_parameters (lab_report_id, bill_id, position, name, value, unit,
-		    normal_low, normal_high, critical_low, critical_high, flag)
+		    normal_low, normal_high, critical_low, critical_high, flag, reference_range_text)
 		SELECT r.id, $1, (p.e->>1)::integer, p.e->>2, p.e->>3, p.e->>4,
 		       (p.e->>5)::double precision, (p.e->>6)::double precision,
-		       (p.e->>7)::double precision, (p.e->>8)::double precision, p.e->>9
+		       (p.e->>7)::double precision, (p.e->>8)::double precision, p.e->>9, p.e->>10
 		FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS p(e, n)
 		JOIN lab_reports r ON r.bill_id = $1 AND r.test_id = p.e->>0
 		ORDER BY p.n`

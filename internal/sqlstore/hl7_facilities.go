@@ -10,17 +10,13 @@ import (
 )
 
 // SetHL7Facilities sets the sending facilities a lab accepts, each with the
-// certificate subject it is bound to (replacing the lab's list), and whether
-// its Order ID is the filler order number, in one transaction: a facility
+// certificate subject it is bound to (replacing the lab's list), and its
+// HL7 order numbering ("placer", "filler" or "auto"), in one transaction: a facility
 // is never accepted unbound on its way to being bound. A facility belongs to
 // one lab: naming another lab's facility is a conflict.
-func (s *Store) SetHL7Facilities(ctx context.Context, labID int64, facilities []callout.HL7Facility, useFiller bool) error {
+func (s *Store) SetHL7Facilities(ctx context.Context, labID int64, facilities []callout.HL7Facility, numbering string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		number := "placer"
-		if useFiller {
-			number = "filler"
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE labs SET hl7_order_number = $2 WHERE id = $1`, labID, number)
+		res, err := tx.ExecContext(ctx, `UPDATE labs SET hl7_order_number = $2 WHERE id = $1`, labID, numbering)
 		if err != nil {
 			return fmt.Errorf("set HL7 order number of lab %d: %w", labID, err)
 		}

@@ -12,43 +12,48 @@ import (
 )
 
 // LabForFacility returns the lab that accepts the sending facility's messages.
-func (s *Store) LabForFacility(ctx context.Context, facility string) (int64, bool, error) {
+func (s *Store) LabForFacility(ctx context.Context, facility string) (int64, string, error) {
 	var labID int64
 	var number string
 	err := s.DB.QueryRowContext(ctx, `
 		SELECT f.lab_id, l.hl7_order_number FROM lab_hl7_facilities f JOIN labs l ON l.id = f.lab_id
 		WHERE f.facility = $1`, facility).Scan(&labID, &number)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, callout.Errorf(callout.KindNotFound, "no lab accepts messages from facility %q", facility)
+		return 0, "", callout.Errorf(callout.KindNotFound, "no lab accepts messages from facility %q", facility)
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("look up facility %q: %w", facility, err)
+		return 0, "", fmt.Errorf("look up facility %q: %w", facility, err)
 	}
-	return labID, number == "filler", nil
+	return labID, number, nil
 }
 
 // SetHL7 sets the sending facilities a lab accepts, none bound to a
-// certificate; see SetHL7Facilities.
+// certificate, numbering orders by the filler number or else the placer
+// number; see SetHL7Facilities.
 func (s *Store) SetHL7(ctx context.Context, labID int64, facilities []string, useFiller bool) error {
 	fs := make([]callout.HL7Facility, len(facilities))
 	for i, f := range facilities {
 		fs[i].Name = f
 	}
-	return s.SetHL7Facilities(ctx, labID, fs, useFiller)
+	numbering := "placer"
+	if useFiller {
+		numbering = "filler"
+	}
+	return s.SetHL7Facilities(ctx, labID, fs, numbering)
 }
 
-// LabHL7Numbering returns whether the lab numbers orders by the filler
-// order number.
-func (s *Store) LabHL7Numbering(ctx context.Context, labID int64) (bool, error) {
+// LabHL7Numbering returns the lab's HL7 order numbering: "placer",
+// "filler" or "auto".
+func (s *Store) LabHL7Numbering(ctx context.Context, labID int64) (string, error) {
 	var number string
 	err := s.DB.QueryRowContext(ctx, `SELECT hl7_order_number FROM labs WHERE id = $1`, labID).Scan(&number)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, callout.Errorf(callout.KindNotFound, "lab %d does not exist", labID)
+		return "", callout.Errorf(callout.KindNotFound, "lab %d does not exist", labID)
 	}
 	if err != nil {
-		return false, fmt.Errorf("load HL7 settings of lab %d: %w", labID, err)
+		return "", fmt.Errorf("load HL7 settings of lab %d: %w", labID, err)
 	}
-	return number == "filler", nil
+	return number, nil
 }
 
 // HL7Facilities returns the facilities a lab accepts.
@@ -177,8 +182,10 @@ func (s *Store) StoreResults(ctx context.Context, labID int64, m callout.ResultM
 				} else {
 					if _, err := tx.ExecContext(ctx, `
 						UPDATE lab_reports SET test_name = $2, department = $3, sample_collected = $4,
-						       critical_values = $5, resulted_at = $6, last_updated = $7, result_status = $8
-						WHERE id = $1`, r.ID, r.TestName, r.Department, r.SampleCollected, int(r.State), r.ResultedAt, r.LastUpdated, r.ResultStatus); err != nil {
+						       critical_values = $5, resulted_at = $6, last_updated = $7, result_status = $8,
+						       collected_at = $9
+						WHERE id = $1`, r.ID, r.TestName, r.Department, r.SampleCollected, int(r.State), r.ResultedAt, r.LastUpdated, r.ResultStatus,
+						r.CollectedAt); err != nil {
 						return fmt.Errorf("update report %s of order %s: %w", r.TestID, o.LabBillID, err)
 					}
 					replaced = append(replaced, r.ID)
@@ -241,10 +248,10 @@ func (s *Store) upsertBill(ctx context.Context, tx *sql.Tx, labID int64, o callo
 	if errors.Is(err, sql.ErrNoRows) {
 		err = tx.QueryRowContext(ctx, `
 			INSERT INTO bills (lab_id, lab_bill_id, accession_number, patient_name, patient_email, patient_phone,
-			    referral_name, referral_email, referral_fax, referral_phone, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+			    referral_name, referral_email, referral_fax, referral_phone, created_at, patient_class)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
 			labID, o.LabBillID, o.AccessionNumber, o.Patient.Name, o.Patient.Email, o.Patient.Phone,
-			o.Referral.Name, o.Referral.Email, o.Referral.Fax, o.Referral.Phone, now).Scan(&id)
+			o.Referral.Name, o.Referral.Email, o.Referral.Fax, o.Referral.Phone, now, o.PatientClass).Scan(&id)
 		if err != nil {
 			return 0, false, fmt.Errorf("create order %s: %w", o.LabBillID, err)
 		}
@@ -259,8 +266,9 @@ func (s *Store) upsertBill(ctx context.Context, tx *sql.Tx, labID int64, o callo
 		    patient_name = CASE WHEN $3 = '' THEN patient_name ELSE $3 END,
 		    patient_email = CASE WHEN $4 = '' THEN patient_email ELSE $4 END,
 		    patient_phone = CASE WHEN $5 = '' THEN patient_phone ELSE $5 END,
-		    referral_name = CASE WHEN $6 = '' THEN referral_name ELSE $6 END
-		WHERE id = $1`, id, o.AccessionNumber, o.Patient.Name, o.Patient.Email, o.Patient.Phone, o.Referral.Name)
+		    referral_name = CASE WHEN $6 = '' THEN referral_name ELSE $6 END,
+		    patient_class = CASE WHEN $7 = '' THEN patient_class ELSE $7 END
+		WHERE id = $1`, id, o.AccessionNumber, o.Patient.Name, o.Patient.Email, o.Patient.Phone, o.Referral.Name, o.PatientClass)
 	if err != nil {
 		return 0, false, fmt.Errorf("update order %s: %w", o.LabBillID, err)
 	}

@@ -21,11 +21,11 @@ func (s *Store) CreateLab(ctx context.Context, set callout.Settings) (int64, err
 	var id int64
 	err := s.DB.QueryRowContext(ctx, `
 		INSERT INTO labs (name, share_comment, mandatory_comments, hide_patient_name,
-		                  additional_instruction, target_minutes, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		                  additional_instruction, target_minutes, created_at, hl7_order_number)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		RETURNING id`,
 		set.Name, set.ShareComment, set.MandatoryComments, set.HidePatientName,
-		set.AdditionalInstruction, set.TargetMinutes, callout.Now(),
+		set.AdditionalInstruction, set.TargetMinutes, callout.Now(), callout.DefaultHL7Numbering,
 	).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("create lab: %w", err)

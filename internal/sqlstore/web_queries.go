@@ -206,7 +206,8 @@ func (s *Store) WorklistExport(ctx context.Context, labID int64, f callout.Workl
 
 	// Ids are our own integers, written as literals: the list can be long.
 	rows, err = s.DB.QueryContext(ctx, `
-		SELECT lab_report_id, name, value, unit, normal_low, normal_high, critical_low, critical_high, flag
+		SELECT lab_report_id, name, value, unit, normal_low, normal_high, critical_low, critical_high, flag,
+		       reference_range_text
 		FROM report_parameters WHERE lab_report_id IN (`+strings.Join(reportIDs, ",")+`)
 		ORDER BY lab_report_id, position`)
 	if err != nil {
@@ -215,7 +216,8 @@ func (s *Store) WorklistExport(ctx context.Context, labID int64, f callout.Workl
 	for rows.Next() {
 		var p callout.Parameter
 		var rid int64
-		if err := rows.Scan(&rid, &p.Name, &p.Value, &p.Unit, &p.NormalLow, &p.NormalHigh, &p.CriticalLow, &p.CriticalHigh, &p.Flag); err != nil {
+		if err := rows.Scan(&rid, &p.Name, &p.Value, &p.Unit, &p.NormalLow, &p.NormalHigh, &p.CriticalLow, &p.CriticalHigh, &p.Flag,
+			&p.ReferenceRangeText); err != nil {
 			rows.Close()
 			return nil, nil, fmt.Errorf("export parameters: %w", err)
 		}

@@ -175,8 +175,14 @@ func (h *Handler) loadBill(r *http.Request, s *callout.Session, id int64) (billV
 	return v, err
 }
 
+// viewParam is a result as the order page shows it. The normal range is the
+// lab's own text (HL7 OBX-7) when it sent one: "< 9 mcg/dL" or "negative"
+// say more than the bounds read from them.
 func viewParam(p callout.Parameter) paramView {
 	v := paramView{Parameter: p, Flag: p.Flag, Normal: callout.RangeText(p.NormalLow, p.NormalHigh), Critical: callout.RangeText(p.CriticalLow, p.CriticalHigh)}
+	if p.ReferenceRangeText != "" {
+		v.Normal = p.ReferenceRangeText
+	}
 	switch p.Class() {
 	case callout.ClassCritical:
 		v.Class = "critical"

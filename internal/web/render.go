@@ -200,6 +200,13 @@ func templateFuncs(loc *time.Location) template.FuncMap {
 		"duration": durationText,
 		"join":     strings.Join,
 		"state":    stateLabel,
+		// patientClass names an HL7 table 0004 code: "Emergency (E)".
+		"patientClass": func(code string) string {
+			if name := callout.PatientClasses[code]; name != "" {
+				return name + " (" + code + ")"
+			}
+			return code
+		},
 		"stateClass": func(s callout.State) string {
 			return strings.ToLower(stateLabel(s))
 		},
