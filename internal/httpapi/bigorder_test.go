@@ -58,7 +58,7 @@ func compactJSON(v any) string {
 	for _, f := range []string{"normal_low", "normal_high", "critical_low", "critical_high"} {
 		s = strings.ReplaceAll(s, `,"`+f+`":null`, "")
 	}
-	for _, f := range []string{"unit", "flag"} {
+	for _, f := range []string{"unit", "flag", "reference_range_text"} {
 		s = strings.ReplaceAll(s, `,"`+f+`":""`, "")
 	}
 	return s
