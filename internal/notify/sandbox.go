@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"time"
 
@@ -671,7 +672,8 @@ func (b *budgetCheck) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) 
 // budget is one render's allowance.
 type budget struct {
 	ctx      context.Context
-	cpuStart time.Duration
+	cpuStart time.Duration // threadCPU when the render began
+	gcStart  time.Duration // gcCPU when the render began
 	cpuLimit time.Duration
 	checks   int
 	exceeded *LimitError
@@ -693,11 +695,45 @@ func (b *budget) check(w io.Writer) error {
 	// Reading the thread's CPU clock is a system call: every 16th check is
 	// plenty, since the whitelist bounds what one node can cost.
 	b.checks++
-	if b.checks%16 == 0 && threadCPU()-b.cpuStart > b.cpuLimit {
+	if b.checks%16 == 0 && b.cpu() > b.cpuLimit {
 		b.exceeded = &LimitError{Bound: BoundCPU}
 		return b.exceeded
 	}
 	return nil
+}
+
+// cpu is the CPU time the render has taken so far: its thread's, plus the
+// garbage collector's since it began. The collector runs on other threads
+// and would otherwise let an allocating render use well over its second of
+// process CPU; charging the render for collections that others caused
+// only makes it stop sooner.
+func (b *budget) cpu() time.Duration {
+	return threadCPU() - b.cpuStart + gcCPU() - b.gcStart
+}
+
+// gcMetrics are the collector's CPU time on threads other than the one that
+// caused it (mark assists already count in that thread's own CPU time).
+var gcMetrics = []string{
+	"/cpu/classes/gc/mark/dedicated:cpu-seconds",
+	"/cpu/classes/gc/mark/idle:cpu-seconds",
+	"/cpu/classes/gc/pause:cpu-seconds",
+}
+
+// gcCPU is the collector's cumulative CPU time on its own threads (0 where
+// the runtime does not report it).
+func gcCPU() time.Duration {
+	s := make([]metrics.Sample, len(gcMetrics))
+	for i, name := range gcMetrics {
+		s[i].Name = name
+	}
+	metrics.Read(s)
+	var sec float64
+	for _, v := range s {
+		if v.Value.Kind() == metrics.KindFloat64 {
+			sec += v.Value.Float64()
+		}
+	}
+	return time.Duration(sec * float64(time.Second))
 }
 
 // threadCPU is the CPU time of the calling OS thread; renderBounded locks
@@ -751,8 +787,8 @@ func renderWithin(ctx context.Context, tpl *exec.Template, vars map[string]any, 
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	b := &budget{ctx: ctx, cpuStart: threadCPU(), cpuLimit: cpu}
-	defer func() { used = threadCPU() - b.cpuStart }()
+	b := &budget{ctx: ctx, cpuStart: threadCPU(), gcStart: gcCPU(), cpuLimit: cpu}
+	defer func() { used = b.cpu() }()
 	w := &limitWriter{b: b}
 	vars[budgetKey] = b
 	defer func() {

@@ -141,7 +141,13 @@ func compileHTML(src string) (*exec.Template, error) {
 // and environment, and instruments it for bounded rendering. The in-memory
 // loader holds only this template, and include is not even a known
 // statement, so a custom template cannot read files from the server.
-func compile(name, src string, autoescape bool) (*exec.Template, error) {
+func compile(name, src string, autoescape bool) (tpl *exec.Template, err error) {
+	defer func() {
+		// A bug in gonja's parser must not take the process down with it.
+		if p := recover(); p != nil {
+			tpl, err = nil, &TemplateError{Message: fmt.Sprintf("the template cannot be parsed: %v", p)}
+		}
+	}()
 	cfg := config.New()
 	cfg.AutoEscape = autoescape
 	// Block tags on their own line then leave no blank lines behind, which
@@ -156,7 +162,7 @@ func compile(name, src string, autoescape bool) (*exec.Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("template loader: %w", err)
 	}
-	tpl, err := exec.NewTemplate(id, cfg, loader, newEnvironment())
+	tpl, err = exec.NewTemplate(id, cfg, loader, newEnvironment())
 	if err != nil {
 		return nil, parseError(src, err)
 	}
