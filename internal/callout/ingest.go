@@ -20,9 +20,11 @@ type ResultMessage struct {
 type IncomingOrder struct {
 	LabBillID       string
 	AccessionNumber string
-	Patient         Contact
-	Referral        Contact
-	Reports         []IncomingReport
+	Patient         Contact // with MRN (PID-3) and BirthDate (PID-7)
+	// MRNAuthority is the assigning authority of the MRN (PID-3.4).
+	MRNAuthority string
+	Referral     Contact
+	Reports      []IncomingReport
 }
 
 // IncomingReport is one test's results.
@@ -244,10 +246,14 @@ func validateResults(m ResultMessage) error {
 			{"patient.phone (PID-13)", o.Patient.Phone}, {"patient.fax", o.Patient.Fax},
 			{"referral.name (OBR-16/ORC-12)", o.Referral.Name}, {"referral.email", o.Referral.Email},
 			{"referral.phone", o.Referral.Phone}, {"referral.fax", o.Referral.Fax},
+			{"the MRN's assigning authority (PID-3.4)", o.MRNAuthority},
 		} {
 			if err := checkText(at+f.name, f.v); err != nil {
 				return err
 			}
+		}
+		if err := CheckPatientIdentity(at+"the MRN (PID-3)", o.Patient.MRN, at+"the birth date (PID-7)", o.Patient.BirthDate, Now()); err != nil {
+			return err
 		}
 		seen := map[string]bool{}
 		for j, r := range o.Reports {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // NewOrder is an order as a lab system sends it, before it is stored.
@@ -70,6 +71,14 @@ func BuildBill(o NewOrder, now time.Time) (Bill, error) {
 	}
 	if b.Patient.Name == "" {
 		return Bill{}, Errorf(KindUnprocessable, "patient.name is required")
+	}
+	if err := CheckPatientIdentity("patient.mrn", b.Patient.MRN, "patient.birth_date", b.Patient.BirthDate, now); err != nil {
+		return Bill{}, err
+	}
+	for field, c := range map[string]Contact{"referral": b.Referral, "organization": b.Organization} {
+		if c.MRN != "" || c.BirthDate != "" {
+			return Bill{}, Errorf(KindUnprocessable, "%s takes no mrn or birth_date: only the patient has them", field)
+		}
 	}
 	if len(o.Reports) == 0 {
 		return Bill{}, Errorf(KindUnprocessable, "an order needs at least one report")
@@ -156,6 +165,45 @@ func buildReport(i int, nr NewReport, now time.Time) (Report, error) {
 }
 
 // checkText checks a single-line field: the text rules and maxText.
+// MaxMRN bounds a medical record number (HL7 CX.1 allows 15 characters;
+// real senders pad and prefix, so this leaves room).
+const MaxMRN = 64
+
+// CheckPatientIdentity checks an MRN and a birth date (YYYY-MM-DD, a real
+// date not in the future), naming the fields mrnField and birthField in
+// errors. Both may be empty.
+func CheckPatientIdentity(mrnField, mrn, birthField, birthDate string, now time.Time) error {
+	if err := CheckLine(mrnField, mrn); err != nil {
+		return err
+	}
+	if len(mrn) > MaxMRN {
+		return Errorf(KindUnprocessable, "%s is longer than %d bytes", mrnField, MaxMRN)
+	}
+	if birthDate == "" {
+		return nil
+	}
+	d, err := time.Parse(time.DateOnly, birthDate)
+	if err != nil || d.Year() < 1850 {
+		return Errorf(KindUnprocessable, "%s %q is not a date as YYYY-MM-DD", birthField, clipText(birthDate, 40))
+	}
+	if d.After(now) {
+		return Errorf(KindUnprocessable, "%s %s lies in the future", birthField, birthDate)
+	}
+	return nil
+}
+
+// clipText shortens s to at most n bytes for an error message, on a rune
+// boundary.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
 func checkText(field, v string) error {
 	if err := CheckLine(field, v); err != nil {
 		return err
@@ -189,6 +237,7 @@ func trimContact(c Contact) Contact {
 	return Contact{
 		Name: strings.TrimSpace(c.Name), Email: strings.TrimSpace(c.Email),
 		Fax: strings.TrimSpace(c.Fax), Phone: strings.TrimSpace(c.Phone),
+		MRN: strings.TrimSpace(c.MRN), BirthDate: strings.TrimSpace(c.BirthDate),
 	}
 }
 
