@@ -183,13 +183,16 @@ func names(s string) []HumanName {
 }
 
 // NewPatient maps a patient onto an R4 Patient, from its newest order the
-// caller sees (name, contacts, birth date): identifier is the MRN (type MR,
+// caller sees (name, contacts) and the latest birth date given: identifier is the MRN (type MR,
 // system urn:callout:lab:{labID}:mrn, the assigning authority PID-3.4 as
 // assigner). row is nil for the patient of an order without an MRN.
 func NewPatient(row *PatientRow, b callout.Bill) Patient {
 	p := Patient{ResourceType: "Patient", ID: PatientID(b), Name: names(b.Patient.Name),
 		Telecom: telecom(b.Patient), BirthDate: b.Patient.BirthDate}
 	if row != nil {
+		if row.BirthDate != "" {
+			p.BirthDate = row.BirthDate
+		}
 		id := MRNIdentifier{Use: "usual",
 			Type:   &CodeableConcept{Coding: []Coding{{System: systemIdentifierType, Code: "MR", Display: "Medical record number"}}},
 			System: mrnSystem(b.LabID), Value: row.MRN}

@@ -73,6 +73,7 @@ type PatientRow struct {
 	ID                 int64
 	MRN                string
 	AssigningAuthority string // PID-3.4 of the latest order that named one
+	BirthDate          string // YYYY-MM-DD of the latest order that gave one
 }
 
 // Entry is a callout record with the order it belongs to: the order's

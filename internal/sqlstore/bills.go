@@ -87,7 +87,7 @@ func insertParameters(ctx context.Context, tx *sql.Tx, billID int64, reports []c
 func (s *Store) CreateBill(ctx context.Context, labID int64, b callout.Bill, idem *callout.Idempotency) (callout.OrderCreated, error) {
 	out := callout.OrderCreated{LabBillID: b.LabBillID, Reports: []callout.CreatedReport{}}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		patientID, err := upsertPatient(ctx, tx, labID, b.Patient.MRN, "", b.CreatedAt)
+		patientID, err := upsertPatient(ctx, tx, labID, b.Patient.MRN, "", b.Patient.BirthDate, b.CreatedAt)
 		if err != nil {
 			return err
 		}
@@ -179,19 +179,20 @@ func billDest(b *callout.Bill) []any {
 }
 
 // upsertPatient returns the id of the lab's patient with the MRN, creating
-// it, or nil for no MRN. A non-empty authority (PID-3.4) replaces the one
-// kept. One statement, so two orders of a new MRN arriving at once still
-// share one patient.
-func upsertPatient(ctx context.Context, tx *sql.Tx, labID int64, mrn, authority string, now time.Time) (*int64, error) {
+// it, or nil for no MRN. A non-empty authority (PID-3.4) or birth date
+// replaces the one kept. One statement, so two orders of a new MRN
+// arriving at once still share one patient.
+func upsertPatient(ctx context.Context, tx *sql.Tx, labID int64, mrn, authority, birthDate string, now time.Time) (*int64, error) {
 	if mrn == "" {
 		return nil, nil
 	}
 	var id int64
 	err := tx.QueryRowContext(ctx, `
-		INSERT INTO patients (lab_id, mrn, assigning_authority, created_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (lab_id, mrn) DO UPDATE SET assigning_authority =
-		    CASE WHEN excluded.assigning_authority = '' THEN patients.assigning_authority ELSE excluded.assigning_authority END
-		RETURNING id`, labID, mrn, authority, now).Scan(&id)
+		INSERT INTO patients (lab_id, mrn, assigning_authority, birth_date, created_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (lab_id, mrn) DO UPDATE SET
+		    assigning_authority = CASE WHEN excluded.assigning_authority = '' THEN patients.assigning_authority ELSE excluded.assigning_authority END,
+		    birth_date = CASE WHEN excluded.birth_date = '' THEN patients.birth_date ELSE excluded.birth_date END
+		RETURNING id`, labID, mrn, authority, birthDate, now).Scan(&id)
 	if err != nil {
 		return nil, fmt.Errorf("find or create the patient of an MRN: %w", err)
 	}

@@ -244,7 +244,7 @@ func (s *Store) Patients(ctx context.Context, labID int64, ids []int64) ([]fhir.
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT id, mrn, assigning_authority FROM patients
+	rows, err := s.DB.QueryContext(ctx, `SELECT id, mrn, assigning_authority, birth_date FROM patients
 		WHERE lab_id = $1 AND id IN (`+list(len(ids), 2)+`) ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("load patients: %w", err)
@@ -252,7 +252,7 @@ func (s *Store) Patients(ctx context.Context, labID int64, ids []int64) ([]fhir.
 	defer rows.Close()
 	for rows.Next() {
 		var p fhir.PatientRow
-		if err := rows.Scan(&p.ID, &p.MRN, &p.AssigningAuthority); err != nil {
+		if err := rows.Scan(&p.ID, &p.MRN, &p.AssigningAuthority, &p.BirthDate); err != nil {
 			return nil, fmt.Errorf("load patients: %w", err)
 		}
 		out = append(out, p)

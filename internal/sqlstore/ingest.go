@@ -261,7 +261,7 @@ func setPatient(ctx context.Context, tx *sql.Tx, labID, billID int64, o callout.
 	if o.Patient.MRN == "" && o.Patient.BirthDate == "" {
 		return nil
 	}
-	patientID, err := upsertPatient(ctx, tx, labID, o.Patient.MRN, o.MRNAuthority, now)
+	patientID, err := upsertPatient(ctx, tx, labID, o.Patient.MRN, o.MRNAuthority, o.Patient.BirthDate, now)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ CREATE TABLE patients (
     mrn                 TEXT   NOT NULL,
     -- The assigning authority (CX.4) of the MRN the latest order carried.
     assigning_authority TEXT   NOT NULL DEFAULT '',
+    -- The birth date (YYYY-MM-DD) the latest order that gave one gave.
+    birth_date          TEXT   NOT NULL DEFAULT '',
     created_at          TIMESTAMPTZ NOT NULL,
     UNIQUE (lab_id, mrn)
 );
