@@ -271,7 +271,7 @@ func TestFHIR(t *testing.T) {
 				{"patient=order-" + id(b.bill1), []int64{b.done1, b.attempt1}},
 				{"subject=Patient/order-" + id(b.bill1) + "&based-on=ServiceRequest/" + id(b.bill2), []int64{}},
 				{"subject=Patient/" + id(b.bill1), []int64{}}, // no patient of that id
-				{"stauts=completed", all},                      // ignored: FHIR's lenient default
+				{"stauts=completed", all},                     // ignored: FHIR's lenient default
 				{"status=completed", []int64{b.done1, b.done2}},
 				{"status=in-progress", []int64{b.attempt1}},
 				{"status=completed,in-progress", all},
