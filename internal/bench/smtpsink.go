@@ -74,7 +74,7 @@ func (s *mailSink) close() {
 
 type sinkBackend struct{ s *mailSink }
 
-func (b sinkBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return sinkSession{b.s}, nil }
+func (b sinkBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return sinkSession(b), nil }
 
 type sinkSession struct{ s *mailSink }
 

@@ -37,7 +37,11 @@ func TestCalloutStatementsWithJobs(t *testing.T) {
 		}
 		count(1) // River asks the database about itself on its first insert
 		one, hundred := count(1), count(100)
-		require.Equal(t, one, hundred)
+		// River follows an insert with a notification to the queue's
+		// listeners, rate-limited by time (at most one per queue and
+		// interval), so either callout may carry that one statement. A
+		// statement per report would add 99 here.
+		require.InDelta(t, one, hundred, 1, "statements for 1 report vs 100 reports")
 		t.Logf("%s: %d statements per done callout with 2 deliveries, jobs included", e.Name, one)
 
 		jobCount := func() int {

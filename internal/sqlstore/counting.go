@@ -45,7 +45,8 @@ func (cn *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (dri
 	if b, ok := cn.Conn.(driver.ConnBeginTx); ok {
 		tx, err = b.BeginTx(ctx, opts)
 	} else {
-		tx, err = cn.Conn.Begin() //nolint:staticcheck // fallback for drivers without BeginTx
+		//lint:ignore SA1019 fallback for drivers without BeginTx
+		tx, err = cn.Conn.Begin()
 	}
 	if err != nil {
 		return nil, err
@@ -137,7 +138,8 @@ func (s *countingStmt) ExecContext(ctx context.Context, args []driver.NamedValue
 	if e, ok := s.Stmt.(driver.StmtExecContext); ok {
 		return e.ExecContext(ctx, args)
 	}
-	return s.Stmt.Exec(values(args)) //nolint:staticcheck // drivers without StmtExecContext
+	//lint:ignore SA1019 drivers without StmtExecContext
+	return s.Stmt.Exec(values(args))
 }
 
 func (s *countingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
@@ -145,7 +147,8 @@ func (s *countingStmt) QueryContext(ctx context.Context, args []driver.NamedValu
 	if q, ok := s.Stmt.(driver.StmtQueryContext); ok {
 		return q.QueryContext(ctx, args)
 	}
-	return s.Stmt.Query(values(args)) //nolint:staticcheck // drivers without StmtQueryContext
+	//lint:ignore SA1019 drivers without StmtQueryContext
+	return s.Stmt.Query(values(args))
 }
 
 func (s *countingStmt) CheckNamedValue(nv *driver.NamedValue) error {
