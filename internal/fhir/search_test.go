@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -145,4 +146,31 @@ func TestParseSearch(t *testing.T) {
 		}
 		require.Equal(t, tc.count, s.count, tc.query)
 	}
+}
+
+// FuzzParseSearch: any query string of any served type is either a search
+// or a refusal with a status, never a panic.
+func FuzzParseSearch(f *testing.F) {
+	for _, seed := range []string{"", "sent=yesterday", "subject=Patient/order-7,Patient/3", "_id=referral-5",
+		"identifier=urn:callout:lab:3:mrn|MRN-1", "based-on:identifier=ORD-1", "_count=1&_cursor=9", "sent=ge2026-03-10T10:00:00+01:00"} {
+		f.Add(seed, uint8(0), false)
+	}
+	types := []string{"Communication", "Patient", "ServiceRequest", "DiagnosticReport", "Observation", "Practitioner", "Organization"}
+	f.Fuzz(func(t *testing.T, raw string, typ uint8, strict bool) {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		s, err := parseSearch(types[int(typ)%len(types)], v, 3, strict)
+		if err != nil {
+			var p *problem
+			if !errors.As(err, &p) || p.status < 400 || p.status > 499 {
+				t.Fatalf("%q: %v is not a client error", raw, err)
+			}
+			return
+		}
+		if s.count < 0 || s.count > maxCount {
+			t.Fatalf("%q: count %d", raw, s.count)
+		}
+	})
 }

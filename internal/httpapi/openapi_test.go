@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"mime"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"sort"
@@ -16,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/require"
 
+	"callout/internal/callout"
 	"callout/internal/fhir"
 	"callout/internal/httpapi"
 	"callout/internal/storetest"
@@ -331,4 +334,27 @@ func TestOpenAPIOperations(t *testing.T) {
 			require.NotEmpty(t, o["summary"], "%s %s", method, path)
 		}
 	}
+}
+
+// TestFHIRPanicIsAnOperationOutcome: even a handler that panics under
+// /fhir/ answers as FHIR clients read errors.
+func TestFHIRPanicIsAnOperationOutcome(t *testing.T) {
+	t.Parallel()
+	fx := storetest.NewFixture(t, storetest.SQLite, callout.Settings{})
+	api := httpapi.New(httpapi.Config{Service: fx.Svc})
+	api.Handle("GET /fhir/r4/boom", http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	res, err := http.Get(srv.URL + "/fhir/r4/boom")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, http.StatusInternalServerError, res.StatusCode)
+	require.Equal(t, "application/fhir+json; charset=utf-8", res.Header.Get("Content-Type"))
+	var o struct {
+		ResourceType string `json:"resourceType"`
+		Issue        []struct{ Code string }
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&o))
+	require.Equal(t, "OperationOutcome", o.ResourceType)
+	require.Equal(t, "exception", o.Issue[0].Code)
 }
