@@ -20,10 +20,12 @@ type ResultMessage struct {
 type IncomingOrder struct {
 	LabBillID       string
 	AccessionNumber string
-	Patient         Contact
-	Referral        Contact
-	PatientClass    string // PV1-2, table 0004; "" when unknown
-	Reports         []IncomingReport
+	Patient         Contact // with MRN (PID-3) and BirthDate (PID-7)
+	// MRNAuthority is the assigning authority of the MRN (PID-3.4).
+	MRNAuthority string
+	Referral     Contact
+	PatientClass string // PV1-2, table 0004; "" when unknown
+	Reports      []IncomingReport
 }
 
 // IncomingReport is one test's results.
@@ -287,10 +289,14 @@ func validateResults(m ResultMessage) error {
 			{"referral.name (OBR-16/ORC-12)", o.Referral.Name}, {"referral.email", o.Referral.Email},
 			{"referral.phone", o.Referral.Phone}, {"referral.fax", o.Referral.Fax},
 			{"the patient class (PV1-2)", o.PatientClass},
+			{"the MRN's assigning authority (PID-3.4)", o.MRNAuthority},
 		} {
 			if err := checkText(at+f.name, f.v); err != nil {
 				return err
 			}
+		}
+		if err := CheckPatientIdentity(at+"the MRN (PID-3)", o.Patient.MRN, at+"the birth date (PID-7)", o.Patient.BirthDate, Now()); err != nil {
+			return err
 		}
 		seen := map[string]bool{}
 		for j, r := range o.Reports {

@@ -103,6 +103,11 @@ type Contact struct {
 	Email string `json:"email"`
 	Fax   string `json:"fax"`
 	Phone string `json:"phone"`
+	// MRN (the medical record number, HL7 PID-3) and BirthDate (YYYY-MM-DD,
+	// PID-7) belong to the patient only; BuildBill refuses them on a
+	// referral or organization.
+	MRN       string `json:"mrn,omitempty"`
+	BirthDate string `json:"birth_date,omitempty"`
 }
 
 // Empty reports whether c carries nothing at all.
@@ -140,15 +145,18 @@ func (r Report) Actionable() bool {
 // Bill is an order: one patient visit's tests. People know it by LabBillID,
 // the Order ID.
 type Bill struct {
-	ID              int64     `json:"id"`
-	LabID           int64     `json:"-"`
-	LabBillID       string    `json:"lab_bill_id"`
-	AccessionNumber string    `json:"accession_number"`
-	Patient         Contact   `json:"patient"`
-	Referral        Contact   `json:"referral"`
-	Organization    Contact   `json:"organization"`
-	CreatedAt       time.Time `json:"created_at"`
-	Reports         []Report  `json:"reports"`
+	ID              int64   `json:"id"`
+	LabID           int64   `json:"-"`
+	LabBillID       string  `json:"lab_bill_id"`
+	AccessionNumber string  `json:"accession_number"`
+	Patient         Contact `json:"patient"`
+	Referral        Contact `json:"referral"`
+	Organization    Contact `json:"organization"`
+	// PatientID names the patient: every order of one MRN in one lab has
+	// the same one. 0 (omitted) when the order carries no MRN.
+	PatientID int64     `json:"patient_id,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	Reports   []Report  `json:"reports"`
 
 	// PatientClass is the patient's class for this visit, HL7 table 0004
 	// (E emergency, I inpatient, O outpatient, ...; see PatientClasses);

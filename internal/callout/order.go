@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // NewOrder is an order as a lab system sends it, before it is stored.
@@ -120,6 +121,14 @@ func BuildBill(o NewOrder, now time.Time) (Bill, error) {
 	if b.PatientClass != "" && PatientClasses[b.PatientClass] == "" {
 		return Bill{}, Errorf(KindUnprocessable, "patient_class %q is not a patient class of HL7 table 0004 (B, C, E, I, N, O, P, R, U)", clipText(b.PatientClass, 10))
 	}
+	if err := CheckPatientIdentity("patient.mrn", b.Patient.MRN, "patient.birth_date", b.Patient.BirthDate, now); err != nil {
+		return Bill{}, err
+	}
+	for field, c := range map[string]Contact{"referral": b.Referral, "organization": b.Organization} {
+		if c.MRN != "" || c.BirthDate != "" {
+			return Bill{}, Errorf(KindUnprocessable, "%s takes no mrn or birth_date: only the patient has them", field)
+		}
+	}
 	if len(o.Reports) == 0 {
 		return Bill{}, Errorf(KindUnprocessable, "an order needs at least one report")
 	}
@@ -224,6 +233,45 @@ func buildReport(i int, nr NewReport, now time.Time) (Report, error) {
 }
 
 // checkText checks a single-line field: the text rules and maxText.
+// MaxMRN bounds a medical record number (HL7 CX.1 allows 15 characters;
+// real senders pad and prefix, so this leaves room).
+const MaxMRN = 64
+
+// CheckPatientIdentity checks an MRN and a birth date (YYYY-MM-DD, a real
+// date not in the future), naming the fields mrnField and birthField in
+// errors. Both may be empty.
+func CheckPatientIdentity(mrnField, mrn, birthField, birthDate string, now time.Time) error {
+	if err := CheckLine(mrnField, mrn); err != nil {
+		return err
+	}
+	if len(mrn) > MaxMRN {
+		return Errorf(KindUnprocessable, "%s is longer than %d bytes", mrnField, MaxMRN)
+	}
+	if birthDate == "" {
+		return nil
+	}
+	d, err := time.Parse(time.DateOnly, birthDate)
+	if err != nil || d.Year() < 1850 {
+		return Errorf(KindUnprocessable, "%s %q is not a date as YYYY-MM-DD", birthField, clipText(birthDate, 40))
+	}
+	if d.After(now) {
+		return Errorf(KindUnprocessable, "%s %s lies in the future", birthField, birthDate)
+	}
+	return nil
+}
+
+// clipText shortens s to at most n bytes for an error message, on a rune
+// boundary.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
 func checkText(field, v string) error {
 	if err := CheckLine(field, v); err != nil {
 		return err
@@ -262,18 +310,11 @@ var PatientClasses = map[string]string{
 	"O": "Outpatient", "P": "Preadmit", "R": "Recurring patient", "U": "Unknown",
 }
 
-// clipText shortens s for an error message that quotes it.
-func clipText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
-
 func trimContact(c Contact) Contact {
 	return Contact{
 		Name: strings.TrimSpace(c.Name), Email: strings.TrimSpace(c.Email),
 		Fax: strings.TrimSpace(c.Fax), Phone: strings.TrimSpace(c.Phone),
+		MRN: strings.TrimSpace(c.MRN), BirthDate: strings.TrimSpace(c.BirthDate),
 	}
 }
 

@@ -62,11 +62,41 @@ type SearchParam struct {
 }
 
 // capabilityDate is when the capabilities below last changed.
-const capabilityDate = "2026-11-27"
+const capabilityDate = "2026-12-02"
 
-// capabilityStatement describes the server at base.
+// capabilityStatement describes the server at base: exactly the types
+// Mount serves and exactly the search parameters parseSearch applies.
 func capabilityStatement(base string) CapabilityStatement {
 	const def = "http://hl7.org/fhir/SearchParameter/"
+	param := func(name, definition, typ, doc string) SearchParam {
+		return SearchParam{Name: name, Definition: def + definition, Type: typ, Documentation: doc}
+	}
+	id := param("_id", "Resource-id", "token", "The resource id.")
+	patient := func(typ string) []SearchParam {
+		return []SearchParam{
+			param("subject", typ+"-subject", "reference", "The patient: Patient/{id} (a patient with an MRN, or order-{orderID} for an order without one)."),
+			param("patient", "clinical-patient", "reference", "The same as subject."),
+		}
+	}
+	basedOn := func(typ string) SearchParam {
+		return param("based-on", typ+"-based-on", "reference", "The order: ServiceRequest/{id}, or based-on:identifier={Order ID}.")
+	}
+	resources := []CapabilityResource{
+		{Type: "Communication", SearchParam: append([]SearchParam{basedOn("Communication")}, append(patient("Communication"),
+			param("sent", "Communication-sent", "date", "When the callout was recorded; prefixes eq, gt, ge, lt, le, sa, eb; UTC unless a zone is given."),
+			param("status", "Communication-status", "token", "completed for a done callout, in-progress for an attempt."))...)},
+		{Type: "Patient", SearchParam: []SearchParam{id,
+			param("identifier", "Patient-identifier", "token", "The MRN (PID-3), as [urn:callout:lab:{labID}:mrn|]value.")}},
+		{Type: "ServiceRequest", SearchParam: append([]SearchParam{id,
+			param("identifier", "ServiceRequest-identifier", "token", "The Order ID, as [urn:callout:lab:{labID}:order|]value.")}, patient("ServiceRequest")...)},
+		{Type: "DiagnosticReport", SearchParam: append([]SearchParam{id, basedOn("DiagnosticReport")}, patient("DiagnosticReport")...)},
+		{Type: "Observation", SearchParam: append([]SearchParam{id, basedOn("Observation")}, patient("Observation")...)},
+		{Type: "Practitioner", SearchParam: []SearchParam{id}},
+		{Type: "Organization", SearchParam: []SearchParam{id}},
+	}
+	for i := range resources {
+		resources[i].Interaction = []Interaction{{Code: "read"}, {Code: "search-type"}}
+	}
 	return CapabilityStatement{
 		ResourceType: "CapabilityStatement",
 		Name:         "CalloutFHIR",
@@ -74,9 +104,10 @@ func capabilityStatement(base string) CapabilityStatement {
 		Status:       "active",
 		Date:         capabilityDate,
 		Publisher:    "Callout",
-		Description:  "Critical result callouts of a clinical laboratory as read-only Communication resources.",
-		Kind:         "instance",
-		Software:     Software{Name: "Callout"},
+		Description: "Critical result callouts of a clinical laboratory as read-only Communication resources, " +
+			"with the patients, orders, reports and results they refer to.",
+		Kind:     "instance",
+		Software: Software{Name: "Callout"},
 		Implementation: Implementation{
 			Description: "Callout critical result callouts",
 			URL:         base,
@@ -86,23 +117,8 @@ func capabilityStatement(base string) CapabilityStatement {
 		Rest: []CapabilityRest{{
 			Mode: "server",
 			Security: RestSecurity{Description: "Send a Callout API token as Authorization: Bearer <token>. " +
-				"The token fixes the lab (and may limit the departments) whose callouts are visible."},
-			Resource: []CapabilityResource{{
-				Type:        "Communication",
-				Interaction: []Interaction{{Code: "read"}, {Code: "search-type"}},
-				SearchParam: []SearchParam{
-					{Name: "based-on", Definition: def + "Communication-based-on", Type: "reference",
-						Documentation: "The order: ServiceRequest/{id}, or based-on:identifier={Order ID}."},
-					{Name: "subject", Definition: def + "Communication-subject", Type: "reference",
-						Documentation: "The patient of the order: Patient/{id}, the same id as the order's."},
-					{Name: "patient", Definition: def + "clinical-patient", Type: "reference",
-						Documentation: "The same as subject."},
-					{Name: "sent", Definition: def + "Communication-sent", Type: "date",
-						Documentation: "When the callout was recorded; prefixes eq, gt, ge, lt, le, sa, eb; UTC unless a zone is given."},
-					{Name: "status", Definition: def + "Communication-status", Type: "token",
-						Documentation: "completed for a done callout, in-progress for an attempt."},
-				},
-			}},
+				"The token fixes the lab (and may limit the departments) whose data is visible."},
+			Resource: resources,
 		}},
 	}
 }

@@ -25,14 +25,16 @@ func visible(p callout.Principal, e Entry) bool {
 //     "Callout attempted: <comment, or 'recipient not reached'>" (just
 //     "Callout attempted" when the comment is withheld);
 //   - category alert, priority stat: critical results are urgent by law;
-//   - subject Patient/{billID} showing the patient's name (the lab's
-//     hide_patient_name setting is for screens, not for an authenticated
-//     integrator); basedOn ServiceRequest/{billID} with the Order ID;
-//   - about and partOf DiagnosticReport/{lab_report_id}: the record's report,
-//     or for an attempt each report it named (meta.callout_for);
-//   - recipient: Patient, Practitioner/referral-{billID},
-//     Organization/org-{billID}, and the notify-to-others person as a
-//     display-only Practitioner;
+//   - subject the order's Patient (see PatientID) showing the patient's name
+//     (the lab's hide_patient_name setting is for screens, not for an
+//     authenticated integrator); basedOn ServiceRequest/{billID} with the
+//     Order ID;
+//   - about DiagnosticReport/{lab_report_id}: the record's report, or for an
+//     attempt each report it named (meta.callout_for); no partOf, which
+//     would name the same reports again;
+//   - recipient: the Patient, Practitioner/referral-{billID},
+//     Organization/org-{billID} (each served), and the notify-to-others
+//     person as a display-only Practitioner;
 //   - medium (v3-ParticipationMode): PHONE, the call itself, always; for a
 //     done callout FAXWRIT and EMAILWRIT for its copies (an attempt sends no
 //     copies);
@@ -49,25 +51,20 @@ func NewCommunication(e Entry, p callout.Principal) Communication {
 	rec, _ := callout.VisibleRecord(p, e.Bill, e.Record, e.Records)
 	bill := e.Bill
 	id := strconv.FormatInt(rec.ID, 10)
-	billID := strconv.FormatInt(bill.ID, 10)
+	subject := patientRef(bill)
 	sent := instant(rec.CreatedAt)
 	c := Communication{
 		ResourceType: "Communication",
 		ID:           id,
 		Meta:         &Meta{VersionID: "1", LastUpdated: sent},
 		Identifier:   []Identifier{{System: systemRecord, Value: id}},
-		BasedOn: []Reference{{
-			Reference:  "ServiceRequest/" + billID,
-			Type:       "ServiceRequest",
-			Identifier: &Identifier{System: orderSystem(bill.LabID), Value: bill.LabBillID},
-			Display:    "Order " + bill.LabBillID,
-		}},
-		Status: StatusCompleted,
+		BasedOn:      []Reference{orderRef(bill)},
+		Status:       StatusCompleted,
 		Category: []CodeableConcept{{Coding: []Coding{{
 			System: systemCategory, Code: "alert", Display: "Alert"}}}},
 		Priority: "stat",
 		Medium:   []CodeableConcept{medium("PHONE", "telephone")},
-		Subject:  &Reference{Reference: "Patient/" + billID, Type: "Patient", Display: bill.Patient.Name},
+		Subject:  &subject,
 		Sent:     sent,
 		Sender:   &Reference{Type: "Practitioner", Display: rec.CreatedBy},
 	}
@@ -95,20 +92,18 @@ func NewCommunication(e Entry, p callout.Principal) Communication {
 	reports := recordReports(e, p)
 	shown := map[int64]bool{}
 	for _, r := range reports {
-		ref := Reference{Reference: "DiagnosticReport/" + strconv.FormatInt(r.ID, 10), Type: "DiagnosticReport", Display: r.TestName}
-		c.About = append(c.About, ref)
-		c.PartOf = append(c.PartOf, ref)
+		c.About = append(c.About, reportRef(r))
 		shown[r.ID] = true
 	}
 
 	for _, who := range rec.Recipients {
 		switch who {
 		case callout.RecipientPatient:
-			c.Recipient = append(c.Recipient, Reference{Reference: "Patient/" + billID, Type: "Patient", Display: bill.Patient.Name})
+			c.Recipient = append(c.Recipient, patientRef(bill))
 		case callout.RecipientReferral:
-			c.Recipient = append(c.Recipient, Reference{Reference: "Practitioner/referral-" + billID, Type: "Practitioner", Display: bill.Referral.Name})
+			c.Recipient = append(c.Recipient, referralRef(bill))
 		case callout.RecipientOrganization:
-			c.Recipient = append(c.Recipient, Reference{Reference: "Organization/org-" + billID, Type: "Organization", Display: bill.Organization.Name})
+			c.Recipient = append(c.Recipient, organizationRef(bill))
 		}
 	}
 	if o := rec.NotifyToOthers; o != nil {

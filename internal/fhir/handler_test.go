@@ -110,12 +110,18 @@ type answer struct {
 	body   []byte
 }
 
+// getWith is get with one more request header.
+func (b *testBundle) getWith(t *testing.T, token, path, name, value string) answer {
+	t.Helper()
+	return b.do(t, token, http.MethodGet, path, name, value)
+}
+
 func (b *testBundle) get(t *testing.T, token, path string) answer {
 	t.Helper()
 	return b.do(t, token, http.MethodGet, path)
 }
 
-func (b *testBundle) do(t *testing.T, token, method, path string) answer {
+func (b *testBundle) do(t *testing.T, token, method, path string, header ...string) answer {
 	t.Helper()
 	// Links name the public address; the test server listens elsewhere.
 	path = b.srv.URL + strings.TrimPrefix(path, publicBase)
@@ -123,6 +129,9 @@ func (b *testBundle) do(t *testing.T, token, method, path string) answer {
 	require.NoError(t, err)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
@@ -191,7 +200,7 @@ func TestFHIR(t *testing.T) {
 			require.Equal(t, r4.EventStatusCompleted, c.Status)
 			require.Nil(t, c.StatusReason)
 			require.Equal(t, "2026-03-10T09:00:00Z", *c.Sent)
-			require.Equal(t, "Patient/"+id(b.bill1), *c.Subject.Reference)
+			require.Equal(t, "Patient/order-"+id(b.bill1), *c.Subject.Reference, "an order without an MRN is its own patient")
 			// hide_patient_name is for screens; an integrator gets the name.
 			require.Equal(t, "Maria Müller", *c.Subject.Display)
 			require.Equal(t, []string{"ServiceRequest/" + id(b.bill1)}, refs(c.BasedOn))
@@ -200,7 +209,7 @@ func TestFHIR(t *testing.T) {
 			require.Equal(t, "Dr. Rao", *c.Recipient[0].Display)
 			require.Equal(t, "Asha", *c.Sender.Display)
 			require.Len(t, c.About, 1)
-			require.Equal(t, refs(c.About), refs(c.PartOf))
+			require.Empty(t, c.PartOf, "partOf would repeat about")
 			require.Equal(t, "Electrolytes 1: Potassium 7.1 mmol/L (critical > 6.5)", c.Payload[0].ContentString)
 			require.Equal(t, "Read back by Dr. Rao: yes", c.Note[0].Text)
 			var modes []string
@@ -216,7 +225,7 @@ func TestFHIR(t *testing.T) {
 			require.Equal(t, r4.EventStatusInProgress, c.Status)
 			require.Equal(t, "Callout attempted: No answer", *c.StatusReason.Text)
 			require.Equal(t, []string{"DiagnosticReport/" + id(b.t2), "DiagnosticReport/" + id(b.cbc)}, refs(c.About))
-			require.Equal(t, refs(c.About), refs(c.PartOf))
+			require.Empty(t, c.PartOf)
 			require.Len(t, c.Payload, 2)
 			require.Equal(t, "Blood Count: Hb 5.1 g/dL (LL)", c.Payload[1].ContentString)
 			require.Len(t, c.Medium, 1, "an attempt sends no copies")
@@ -238,8 +247,9 @@ func TestFHIR(t *testing.T) {
 			for _, path := range []string{"/fhir/r4/Communication/" + id(b.done1), "/fhir/r4/Communication"} {
 				for _, token := range []string{"", "co_not-a-token"} {
 					a := b.get(t, token, path)
-					require.Equal(t, http.StatusUnauthorized, a.status)
-					require.Contains(t, string(a.body), `"unauthorized"`)
+					b.refused(t, a, http.StatusUnauthorized, r4.IssueTypeLogin)
+					require.Equal(t, "application/fhir+json; charset=utf-8", a.header.Get("Content-Type"))
+					require.NotEmpty(t, a.header.Get("WWW-Authenticate"))
 				}
 			}
 		})
@@ -257,9 +267,11 @@ func TestFHIR(t *testing.T) {
 				{"based-on:identifier=urn:callout:lab:" + id(b.lab) + ":order|ORD-1", []int64{b.done1, b.attempt1}},
 				{"based-on:identifier=urn:callout:lab:999:order|ORD-1", []int64{}},
 				{"based-on=ServiceRequest/99999999", []int64{}},
-				{"subject=Patient/" + id(b.bill2), []int64{b.done2}},
-				{"patient=" + id(b.bill1), []int64{b.done1, b.attempt1}},
-				{"subject=Patient/" + id(b.bill1) + "&based-on=ServiceRequest/" + id(b.bill2), []int64{}},
+				{"subject=Patient/order-" + id(b.bill2), []int64{b.done2}},
+				{"patient=order-" + id(b.bill1), []int64{b.done1, b.attempt1}},
+				{"subject=Patient/order-" + id(b.bill1) + "&based-on=ServiceRequest/" + id(b.bill2), []int64{}},
+				{"subject=Patient/" + id(b.bill1), []int64{}}, // no patient of that id
+				{"stauts=completed", all},                     // ignored: FHIR's lenient default
 				{"status=completed", []int64{b.done1, b.done2}},
 				{"status=in-progress", []int64{b.attempt1}},
 				{"status=completed,in-progress", all},
@@ -397,8 +409,6 @@ func TestFHIR(t *testing.T) {
 				status int
 				code   r4.IssueType
 			}{
-				{"stauts=completed", 400, r4.IssueTypeNotSupported},
-				{"_sort=sent", 400, r4.IssueTypeNotSupported},
 				{"sent=2026-13-01", 400, r4.IssueTypeInvalid},
 				{"sent=yesterday", 400, r4.IssueTypeInvalid},
 				{"sent=ne2026-03-10", 400, r4.IssueTypeNotSupported},
@@ -409,13 +419,29 @@ func TestFHIR(t *testing.T) {
 			} {
 				b.refused(t, b.get(t, b.staff, "/fhir/r4/Communication?"+tc.query), tc.status, tc.code)
 			}
-			b.refused(t, b.get(t, b.staff, "/fhir/r4/Communication/"+id(b.done1)+"?_elements=id"), 400, r4.IssueTypeNotSupported)
+			// Unknown parameters are refused only under Prefer: handling=strict.
+			for _, path := range []string{"/fhir/r4/Communication?stauts=completed", "/fhir/r4/Communication?_sort=sent",
+				"/fhir/r4/Communication/" + id(b.done1) + "?_elements=id", "/fhir/r4/Patient?name=x", "/fhir/r4/metadata?mode=full"} {
+				require.Equal(t, http.StatusOK, b.get(t, b.staff, path).status, path)
+				b.refused(t, b.getWith(t, b.staff, path, "Prefer", "handling=strict"), 400, r4.IssueTypeNotSupported)
+			}
+			// XML is not served, whether asked by _format or by Accept.
+			for _, path := range []string{"/fhir/r4/Communication", "/fhir/r4/Communication/" + id(b.done1), "/fhir/r4/Patient", "/fhir/r4/metadata"} {
+				b.refused(t, b.get(t, b.staff, path+"?_format=xml"), 406, r4.IssueTypeNotSupported)
+				b.refused(t, b.getWith(t, b.staff, path, "Accept", "application/fhir+xml"), 406, r4.IssueTypeNotSupported)
+				require.Equal(t, http.StatusOK, b.getWith(t, b.staff, path, "Accept", "application/fhir+xml;q=1, application/fhir+json;q=0.5").status)
+			}
+			a := b.get(t, b.staff, "/fhir/r4/Communication?sent=yesterday")
+			require.Contains(t, string(a.body), `sent \"yesterday\" is not a date`)
 		})
 
 		t.Run("OtherPathsAndMethods", func(t *testing.T) {
 			b.refused(t, b.do(t, b.staff, http.MethodPost, "/fhir/r4/Communication"), 405, r4.IssueTypeNotSupported)
 			b.refused(t, b.do(t, b.staff, http.MethodDelete, "/fhir/r4/Communication/"+id(b.done1)), 405, r4.IssueTypeNotSupported)
-			b.refused(t, b.get(t, b.staff, "/fhir/r4/Patient/"+id(b.bill1)), 404, r4.IssueTypeNotSupported)
+			b.refused(t, b.get(t, b.staff, "/fhir/r4/Medication/1"), 404, r4.IssueTypeNotSupported)
+			b.refused(t, b.get(t, b.staff, "/fhir/r4"), 404, r4.IssueTypeNotSupported)
+			b.refused(t, b.do(t, b.staff, http.MethodPost, "/fhir/r4/Patient"), 405, r4.IssueTypeNotSupported)
+			b.refused(t, b.get(t, b.staff, "/fhir/r4/Patient/99999"), 404, r4.IssueTypeNotFound)
 		})
 
 		t.Run("Metadata", func(t *testing.T) {
@@ -431,8 +457,22 @@ func TestFHIR(t *testing.T) {
 			require.Len(t, cs.Rest, 1)
 			require.Equal(t, r4.RestfulCapabilityModeServer, cs.Rest[0].Mode)
 			res := cs.Rest[0].Resource
-			require.Len(t, res, 1)
-			require.Equal(t, r4.ResourceTypeCommunication, res[0].Type)
+			var types []string
+			for _, r := range res {
+				types = append(types, r.Type.Code())
+			}
+			require.Equal(t, []string{"Communication", "Patient", "ServiceRequest", "DiagnosticReport", "Observation", "Practitioner", "Organization"}, types)
+			// Exactly what is served: each listed type reads and searches,
+			// and each listed parameter is applied (strict handling
+			// refuses any other).
+			for _, r := range res {
+				typ := r.Type.Code()
+				require.Equal(t, http.StatusOK, b.get(t, b.staff, "/fhir/r4/"+typ).status, typ)
+				for _, p := range r.SearchParam {
+					a := b.getWith(t, b.staff, "/fhir/r4/"+typ+"?"+p.Name+"=1", "Prefer", "handling=strict")
+					require.NotEqual(t, r4.IssueTypeNotSupported, issueCode(a.body), typ+" "+p.Name)
+				}
+			}
 			var codes []r4.TypeRestfulInteraction
 			for _, i := range res[0].Interaction {
 				codes = append(codes, i.Code)

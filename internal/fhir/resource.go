@@ -27,7 +27,6 @@ type Communication struct {
 	Meta         *Meta             `json:"meta,omitempty"`
 	Identifier   []Identifier      `json:"identifier,omitempty"`
 	BasedOn      []Reference       `json:"basedOn,omitempty"`
-	PartOf       []Reference       `json:"partOf,omitempty"`
 	Status       EventStatus       `json:"status"`
 	StatusReason *CodeableConcept  `json:"statusReason,omitempty"`
 	Category     []CodeableConcept `json:"category,omitempty"`

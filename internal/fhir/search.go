@@ -20,13 +20,20 @@ const (
 	maxCount     = 500
 )
 
-// search is a parsed Communication search.
+// search is a parsed search of one resource type.
 type search struct {
-	q     Query // without Departments and Limit: they come from the caller
+	typ string
+	q   Query         // Communication: without Departments and Limit, which come from the caller
+	rq  ResourceQuery // the other types: the same
+	// count is the page size.
 	count int
-	// none says the parameters can match no record (another resource type,
+	// none says the parameters can match nothing (another resource type,
 	// an id that is not ours, an empty date range): nothing is read.
 	none bool
+	// used are the parameters the search applied, for its links: an
+	// ignored parameter is not in the self link (FHIR's way of telling
+	// the client it was ignored).
+	used url.Values
 }
 
 // problem is a request the FHIR endpoints refuse, answered as an
@@ -54,11 +61,31 @@ var eventStatuses = map[string]string{
 	"stopped": "", "completed": callout.StatusDone, "entered-in-error": "", "unknown": "",
 }
 
-// parseSearch reads the parameters of a Communication search in lab labID.
+// searchParams are the search parameters of each served type, besides
+// _count, _cursor and _format.
+var searchParams = map[string][]string{
+	"Communication":    {"based-on", "subject", "patient", "sent", "status"},
+	"Patient":          {"_id", "identifier"},
+	"ServiceRequest":   {"_id", "identifier", "subject", "patient"},
+	"DiagnosticReport": {"_id", "based-on", "subject", "patient"},
+	"Observation":      {"_id", "based-on", "subject", "patient"},
+	"Practitioner":     {"_id"},
+	"Organization":     {"_id"},
+}
+
+// kinds are the rows behind each type but Communication.
+var kinds = map[string]Kind{
+	"Patient": KindPatient, "ServiceRequest": KindOrder, "Practitioner": KindOrder, "Organization": KindOrder,
+	"DiagnosticReport": KindReport, "Observation": KindParameter,
+}
+
+// parseSearch reads the parameters of a search of typ in lab labID.
 // Values of one parameter separated by commas are alternatives (OR);
-// repeated parameters must all hold (AND).
-func parseSearch(v url.Values, labID int64) (search, error) {
-	s := search{count: defaultCount}
+// repeated parameters must all hold (AND). A parameter the type does not
+// support is ignored, as FHIR's lenient handling says, unless strict
+// (Prefer: handling=strict) asks for a refusal.
+func parseSearch(typ string, v url.Values, labID int64, strict bool) (search, error) {
+	s := search{typ: typ, count: defaultCount, rq: ResourceQuery{Kind: kinds[typ]}, used: url.Values{}}
 	names := make([]string, 0, len(v))
 	for name := range v {
 		names = append(names, name)
@@ -70,33 +97,182 @@ func parseSearch(v url.Values, labID int64) (search, error) {
 		if len(values) == 0 {
 			continue // FHIR: a parameter without a value is ignored
 		}
+		if !slices.Contains(searchParams[typ], param) && param != "_count" && param != "_cursor" && param != "_format" {
+			if strict {
+				return search{}, notSupported("unknown search parameter %q; %s supports %s, _count (Prefer: handling=strict refuses the others)",
+					name, typ, strings.Join(searchParams[typ], ", "))
+			}
+			continue
+		}
 		var err error
 		switch param {
 		case "based-on":
 			err = s.reference(param, modifier, values, "ServiceRequest", labID)
 		case "subject", "patient":
-			err = s.reference(param, modifier, values, "Patient", labID)
+			err = s.patient(param, modifier, values)
 		case "status":
 			err = s.status(modifier, values)
 		case "sent":
 			err = s.sent(modifier, values)
+		case "_id":
+			if modifier != "" {
+				err = notSupported("_id does not support the modifier :%s", modifier)
+			}
+			for _, value := range values {
+				if err == nil && !s.ids(strings.Split(value, ",")) {
+					s.none = true
+				}
+			}
+		case "identifier":
+			err = s.identifier(modifier, values, labID)
 		case "_count", "_cursor", "_format":
 			err = s.control(name, values)
-		default:
-			err = notSupported("unknown search parameter %q; Communication supports based-on, subject, patient, sent, status, _count", name)
 		}
 		if err != nil {
 			return search{}, err
+		}
+		if name != "_cursor" {
+			s.used[name] = v[name]
 		}
 	}
 	if !s.q.SentFrom.IsZero() && !s.q.SentBefore.IsZero() && !s.q.SentFrom.Before(s.q.SentBefore) {
 		s.none = true
 	}
-	if s.q.BillIDs != nil && len(s.q.BillIDs) == 0 || s.q.LabBillIDs != nil && len(s.q.LabBillIDs) == 0 ||
-		s.q.Statuses != nil && len(s.q.Statuses) == 0 {
+	for _, l := range [][]int64{s.q.BillIDs, s.rq.IDs, s.rq.BillIDs} {
+		if l != nil && len(l) == 0 {
+			s.none = true
+		}
+	}
+	for _, l := range [][]string{s.q.LabBillIDs, s.q.Statuses, s.rq.LabBillIDs, s.rq.MRNs} {
+		if l != nil && len(l) == 0 {
+			s.none = true
+		}
+	}
+	if s.q.PatientIDs != nil && len(s.q.PatientIDs)+len(s.q.OrderPatients) == 0 ||
+		s.rq.PatientIDs != nil && len(s.rq.PatientIDs)+len(s.rq.OrderPatients) == 0 {
 		s.none = true
 	}
+	s.q.AfterID = s.rq.AfterID
 	return s, nil
+}
+
+// idPrefixes are the prefixes of ids of the types whose resources stand
+// on an order: Practitioner/referral-{billID}, Organization/org-{billID},
+// and Patient/order-{billID} for an order without an MRN.
+var idPrefixes = map[string]string{"Practitioner": "referral-", "Organization": "org-", "Patient": "order-"}
+
+// ids narrows the search to resources with one of these ids, and reports
+// whether any of them can name one. A Patient id is a patient's
+// ("123") or that of an order without an MRN ("order-45"); a search
+// gives the former when it has both.
+func (s *search) ids(values []string) bool {
+	var ids, orders []int64
+	prefix := idPrefixes[s.typ]
+	for _, raw := range values {
+		num, hasPrefix := strings.TrimSpace(raw), false
+		if prefix != "" {
+			num, hasPrefix = strings.CutPrefix(num, prefix)
+		}
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || n <= 0 || strconv.FormatInt(n, 10) != num {
+			continue // not an id this server gives
+		}
+		switch {
+		case s.typ == "Patient" && hasPrefix:
+			orders = append(orders, n)
+		case s.typ == "Patient" || prefix == "" || hasPrefix:
+			ids = append(ids, n)
+		}
+	}
+	if s.typ == "Patient" && len(ids) == 0 && len(orders) > 0 {
+		// The patient of an order without an MRN: found through the order.
+		s.rq.Kind = KindOrder
+		s.rq.IDs = intersect(s.rq.IDs, orders)
+		s.rq.OrderPatients = intersect(s.rq.OrderPatients, orders)
+		return true
+	}
+	s.rq.IDs = intersect(s.rq.IDs, ids)
+	return len(s.rq.IDs) > 0
+}
+
+// identifier reads identifier searches: a Patient's MRN or a
+// ServiceRequest's Order ID, as [system|]value.
+func (s *search) identifier(modifier string, values []string, labID int64) error {
+	if modifier != "" {
+		return notSupported("identifier does not support the modifier :%s", modifier)
+	}
+	system, what := orderSystem(labID), "an Order ID"
+	if s.typ == "Patient" {
+		system, what = mrnSystem(labID), "an MRN"
+	}
+	for _, value := range values {
+		var ids []string
+		for _, alt := range strings.Split(value, ",") {
+			sys, id, hasSystem := strings.Cut(alt, "|")
+			if !hasSystem {
+				sys, id = "", alt
+			}
+			if id == "" {
+				return invalid("identifier needs %s, as [system|]value, not %q", what, alt)
+			}
+			if err := callout.CheckLine("the value of identifier", id); err != nil {
+				return invalid("%s", callout.ErrorMessage(err))
+			}
+			if !hasSystem || sys == system {
+				ids = append(ids, id)
+			}
+		}
+		if s.typ == "Patient" {
+			s.rq.MRNs = intersect(s.rq.MRNs, ids)
+		} else {
+			s.rq.LabBillIDs = intersect(s.rq.LabBillIDs, ids)
+		}
+	}
+	return nil
+}
+
+// patient reads a subject or patient parameter: Patient/{id}, {id}, or an
+// absolute URL ending in Patient/{id}, where id is a patient's or
+// order-{billID}.
+func (s *search) patient(param, modifier string, values []string) error {
+	if modifier != "" && modifier != "Patient" {
+		return notSupported("search parameter %s does not support the modifier :%s", param, modifier)
+	}
+	for _, value := range values {
+		ids, orders := []int64{}, []int64{}
+		for _, alt := range strings.Split(value, ",") {
+			rtype, id := "Patient", alt
+			if i := strings.LastIndexByte(alt, '/'); i >= 0 {
+				rtype, id = alt[:i], alt[i+1:]
+				if j := strings.LastIndexByte(rtype, '/'); j >= 0 {
+					rtype = rtype[j+1:]
+				}
+			}
+			if id == "" || rtype == "" {
+				return invalid("%s needs a reference such as Patient/123, not %q", param, alt)
+			}
+			if rtype != "Patient" {
+				continue
+			}
+			num, isOrder := strings.CutPrefix(id, "order-")
+			n, err := strconv.ParseInt(num, 10, 64)
+			switch {
+			case err != nil || n <= 0:
+			case isOrder:
+				orders = append(orders, n)
+			default:
+				ids = append(ids, n)
+			}
+		}
+		if s.typ == "Communication" {
+			s.q.PatientIDs = intersect(s.q.PatientIDs, ids)
+			s.q.OrderPatients = intersect(s.q.OrderPatients, orders)
+		} else {
+			s.rq.PatientIDs = intersect(s.rq.PatientIDs, ids)
+			s.rq.OrderPatients = intersect(s.rq.OrderPatients, orders)
+		}
+	}
+	return nil
 }
 
 func nonEmpty(values []string) []string {
@@ -132,7 +308,11 @@ func (s *search) reference(param, modifier string, values []string, typ string, 
 					ids = append(ids, id)
 				}
 			}
-			s.q.LabBillIDs = intersect(s.q.LabBillIDs, ids)
+			if s.typ == "Communication" {
+				s.q.LabBillIDs = intersect(s.q.LabBillIDs, ids)
+			} else {
+				s.rq.LabBillIDs = intersect(s.rq.LabBillIDs, ids)
+			}
 		}
 		return nil
 	case modifier != "" && modifier != typ:
@@ -156,7 +336,11 @@ func (s *search) reference(param, modifier string, values []string, typ string, 
 				ids = append(ids, n)
 			}
 		}
-		s.q.BillIDs = intersect(s.q.BillIDs, ids)
+		if s.typ == "Communication" {
+			s.q.BillIDs = intersect(s.q.BillIDs, ids)
+		} else {
+			s.rq.BillIDs = intersect(s.rq.BillIDs, ids)
+		}
 	}
 	return nil
 }
@@ -200,13 +384,15 @@ func (s *search) sent(modifier string, values []string) error {
 		// A '+' of a time zone arrives as a space when the client did not
 		// escape it.
 		value = strings.ReplaceAll(value, " ", "+")
-		prefix := "eq"
-		if len(value) > 2 && value[0] >= 'a' && value[0] <= 'z' {
+		// A prefix is two letters before a digit (gt2026); "yesterday"
+		// has none and is named whole in the error.
+		got, prefix := value, "eq"
+		if len(value) > 2 && isLower(value[0]) && isLower(value[1]) && value[2] >= '0' && value[2] <= '9' {
 			prefix, value = value[:2], value[2:]
 		}
 		start, end, err := parseDate(value)
 		if err != nil {
-			return err
+			return invalid("sent %q is not a date: use [prefix]YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss][Z|±hh:mm]", got)
 		}
 		switch prefix {
 		case "eq":
@@ -226,6 +412,8 @@ func (s *search) sent(modifier string, values []string) error {
 	}
 	return nil
 }
+
+func isLower(c byte) bool { return c >= 'a' && c <= 'z' }
 
 func (s *search) from(t time.Time) {
 	if t.After(s.q.SentFrom) {
@@ -318,10 +506,10 @@ func (s *search) control(name string, values []string) error {
 		if err != nil || n <= 0 {
 			return invalid("_cursor %q is not one this server gave; follow the Bundle's next link", v)
 		}
-		s.q.AfterID = n
+		s.rq.AfterID = n
 	case "_format":
 		if !jsonFormat(v) {
-			return &problem{http.StatusNotAcceptable, "not-supported", fmt.Sprintf("_format %q is not served; this server speaks JSON only", v)}
+			return notAcceptable("_format " + strconv.Quote(v))
 		}
 	}
 	return nil

@@ -1,7 +1,9 @@
 package fhir
 
 import (
+	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,13 +57,15 @@ func TestParseSearch(t *testing.T) {
 		return v
 	}
 	for _, tc := range []struct {
-		query string
-		want  Query
-		none  bool
-		count int
-		// status and issue code of a refusal
+		query  string
+		want   Query
+		none   bool
+		count  int
+		strict bool
+		// status, issue code and message start of a refusal
 		status int
 		code   string
+		msg    string
 	}{
 		{query: "", want: Query{}},
 		{query: "based-on=ServiceRequest/42", want: Query{BillIDs: []int64{42}}},
@@ -75,11 +79,11 @@ func TestParseSearch(t *testing.T) {
 		{query: "based-on:identifier=urn:callout:lab:3:order|ORD-1,ORD-2", want: Query{LabBillIDs: []string{"ORD-1", "ORD-2"}}},
 		{query: "based-on:identifier=urn:callout:lab:4:order|ORD-1", want: Query{LabBillIDs: []string{}}, none: true},
 		{query: "based-on:missing=true", status: 400, code: "not-supported"},
-		{query: "subject=Patient/42&based-on=ServiceRequest/42", want: Query{BillIDs: []int64{42}}},
-		{query: "subject=Patient/42&based-on=ServiceRequest/43", want: Query{BillIDs: []int64{}}, none: true},
-		{query: "subject=Patient/42,Patient/43&patient=43", want: Query{BillIDs: []int64{43}}},
-		{query: "subject=Group/42", want: Query{BillIDs: []int64{}}, none: true},
-		{query: "subject:Patient=42", want: Query{BillIDs: []int64{42}}},
+		{query: "subject=Patient/42&based-on=ServiceRequest/43", want: Query{BillIDs: []int64{43}, PatientIDs: []int64{42}, OrderPatients: []int64{}}},
+		{query: "subject=Patient/42,Patient/43&patient=43", want: Query{PatientIDs: []int64{43}, OrderPatients: []int64{}}},
+		{query: "subject=Patient/order-7", want: Query{PatientIDs: []int64{}, OrderPatients: []int64{7}}},
+		{query: "subject=Group/42", want: Query{PatientIDs: []int64{}, OrderPatients: []int64{}}, none: true},
+		{query: "subject:Patient=42", want: Query{PatientIDs: []int64{42}, OrderPatients: []int64{}}},
 		{query: "status=completed", want: Query{Statuses: []string{"done"}}},
 		{query: "status=in-progress,completed", want: Query{Statuses: []string{"attempted", "done"}}},
 		{query: "status=http://hl7.org/fhir/event-status|completed", want: Query{Statuses: []string{"done"}}},
@@ -111,18 +115,27 @@ func TestParseSearch(t *testing.T) {
 		{query: "_format=application/fhir%2Bjson", want: Query{}},
 		{query: "_format=xml", status: 406, code: "not-supported"},
 		{query: "status=", want: Query{}},
-		{query: "recipient=Patient/1", status: 400, code: "not-supported"},
-		{query: "_sort=-sent", status: 400, code: "not-supported"},
-		{query: "stauts=completed", status: 400, code: "not-supported"},
+		// Unknown parameters are ignored (FHIR's lenient default) unless
+		// the client prefers strict handling.
+		{query: "recipient=Patient/1", want: Query{}},
+		{query: "_sort=-sent", want: Query{}},
+		{query: "stauts=completed", want: Query{}},
+		{query: "recipient=Patient/1", strict: true, status: 400, code: "not-supported"},
+		{query: "_sort=-sent", strict: true, status: 400, code: "not-supported"},
+		{query: "stauts=completed", strict: true, status: 400, code: "not-supported"},
+		{query: "status=completed", strict: true, want: Query{Statuses: []string{"done"}}},
+		{query: "sent=yesterday", status: 400, code: "invalid", msg: `sent "yesterday" is not a date`},
+		{query: "sent=gtyesterday", status: 400, code: "invalid", msg: `sent "gtyesterday" is not a date`},
 	} {
 		v, err := url.ParseQuery(tc.query)
 		require.NoError(t, err, tc.query)
-		s, err := parseSearch(v, 3)
+		s, err := parseSearch("Communication", v, 3, tc.strict)
 		if tc.status != 0 {
 			var p *problem
 			require.ErrorAs(t, err, &p, tc.query)
 			require.Equal(t, tc.status, p.status, tc.query)
 			require.Equal(t, tc.code, p.code, tc.query)
+			require.True(t, strings.HasPrefix(p.msg, tc.msg), "%s: %s", tc.query, p.msg)
 			continue
 		}
 		require.NoError(t, err, tc.query)
@@ -133,4 +146,31 @@ func TestParseSearch(t *testing.T) {
 		}
 		require.Equal(t, tc.count, s.count, tc.query)
 	}
+}
+
+// FuzzParseSearch: any query string of any served type is either a search
+// or a refusal with a status, never a panic.
+func FuzzParseSearch(f *testing.F) {
+	for _, seed := range []string{"", "sent=yesterday", "subject=Patient/order-7,Patient/3", "_id=referral-5",
+		"identifier=urn:callout:lab:3:mrn|MRN-1", "based-on:identifier=ORD-1", "_count=1&_cursor=9", "sent=ge2026-03-10T10:00:00+01:00"} {
+		f.Add(seed, uint8(0), false)
+	}
+	types := []string{"Communication", "Patient", "ServiceRequest", "DiagnosticReport", "Observation", "Practitioner", "Organization"}
+	f.Fuzz(func(t *testing.T, raw string, typ uint8, strict bool) {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		s, err := parseSearch(types[int(typ)%len(types)], v, 3, strict)
+		if err != nil {
+			var p *problem
+			if !errors.As(err, &p) || p.status < 400 || p.status > 499 {
+				t.Fatalf("%q: %v is not a client error", raw, err)
+			}
+			return
+		}
+		if s.count < 0 || s.count > maxCount {
+			t.Fatalf("%q: count %d", raw, s.count)
+		}
+	})
 }

@@ -106,6 +106,9 @@ func noEmptyValues(path string, raw []byte) error {
 // checkCommunication validates raw as an R4 Communication and returns it.
 func checkCommunication(raw []byte) (r4.Communication, error) {
 	var c r4.Communication
+	if err := checkR4(raw); err != nil {
+		return c, err
+	}
 	if err := strict(raw, "Communication", &c); err != nil {
 		return c, err
 	}
@@ -224,6 +227,9 @@ func checkReference(r r4.Reference) error {
 // returns the entries' resources.
 func checkBundle(raw []byte) (r4.Bundle, []r4.Communication, error) {
 	var b r4.Bundle
+	if err := checkR4(raw); err != nil {
+		return b, nil, err
+	}
 	if err := strict(raw, "Bundle", &b); err != nil {
 		return b, nil, err
 	}
@@ -265,6 +271,9 @@ func checkBundle(raw []byte) (r4.Bundle, []r4.Communication, error) {
 // checkOutcome validates raw as an R4 OperationOutcome.
 func checkOutcome(raw []byte) (r4.OperationOutcome, error) {
 	var o r4.OperationOutcome
+	if err := checkR4(raw); err != nil {
+		return o, err
+	}
 	if err := strict(raw, "OperationOutcome", &o); err != nil {
 		return o, err
 	}
@@ -278,6 +287,9 @@ func checkOutcome(raw []byte) (r4.OperationOutcome, error) {
 // invariants cpb-1, cpb-2 and cpb-14.
 func checkCapability(raw []byte) (r4.CapabilityStatement, error) {
 	var cs r4.CapabilityStatement
+	if err := checkR4(raw); err != nil {
+		return cs, err
+	}
 	if err := strict(raw, "CapabilityStatement", &cs); err != nil {
 		return cs, err
 	}

@@ -14,6 +14,7 @@ type billSummary struct {
 	Patient         callout.Contact `json:"patient"`
 	Referral        callout.Contact `json:"referral"`
 	Organization    callout.Contact `json:"organization"`
+	PatientID       int64           `json:"patient_id,omitempty"`
 	CreatedAt       any             `json:"created_at"`
 }
 
@@ -26,7 +27,7 @@ func (s *Server) findBills(w http.ResponseWriter, r *http.Request, p callout.Pri
 	out := []billSummary{}
 	for _, b := range bs {
 		out = append(out, billSummary{ID: b.ID, LabBillID: b.LabBillID, AccessionNumber: b.AccessionNumber,
-			Patient: b.Patient, Referral: b.Referral, Organization: b.Organization, CreatedAt: b.CreatedAt})
+			Patient: b.Patient, Referral: b.Referral, Organization: b.Organization, PatientID: b.PatientID, CreatedAt: b.CreatedAt})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"bills": out})
 }

@@ -123,7 +123,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(v)
 			}
 			s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
-			if !sw.wrote {
+			switch {
+			case sw.wrote:
+			case strings.HasPrefix(r.URL.Path, "/fhir/"):
+				// FHIR clients read OperationOutcome, whatever failed.
+				sw.Header().Set("Content-Type", "application/fhir+json; charset=utf-8")
+				sw.WriteHeader(http.StatusInternalServerError)
+				sw.Write([]byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"fatal","code":"exception","diagnostics":"internal error"}]}` + "\n"))
+			default:
 				writeJSON(sw, http.StatusInternalServerError, map[string]any{"error": map[string]string{"code": "internal", "message": "internal error"}})
 			}
 		}
@@ -226,30 +233,40 @@ const tokenCacheTTL = 30 * time.Second
 
 func (s *Server) auth(next func(http.ResponseWriter, *http.Request, callout.Principal)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		token, ok := bearerToken(r.Header.Get("Authorization"))
-		if !ok {
-			s.writeError(w, r, callout.Errorf(callout.KindUnauthorized, "send an API token: Authorization: Bearer <token>"))
+		p, err := s.Authenticate(r)
+		if err != nil {
+			s.writeError(w, r, err)
 			return
 		}
-		s.mu.Lock()
-		c, hit := s.tokens[token]
-		s.mu.Unlock()
-		if !hit || time.Now().After(c.expires) {
-			p, err := s.svc.Authenticate(r.Context(), token)
-			if err != nil {
-				s.writeError(w, r, err)
-				return
-			}
-			c = cachedPrincipal{p: p, expires: time.Now().Add(tokenCacheTTL)}
-			s.mu.Lock()
-			if len(s.tokens) > 10000 {
-				clear(s.tokens)
-			}
-			s.tokens[token] = c
-			s.mu.Unlock()
-		}
-		next(w, r, c.p)
+		next(w, r, p)
 	}
+}
+
+// Authenticate returns the principal of the request's bearer token, or a
+// callout.KindUnauthorized error; the FHIR endpoints answer it in their own
+// error shape.
+func (s *Server) Authenticate(r *http.Request) (callout.Principal, error) {
+	token, ok := bearerToken(r.Header.Get("Authorization"))
+	if !ok {
+		return callout.Principal{}, callout.Errorf(callout.KindUnauthorized, "send an API token: Authorization: Bearer <token>")
+	}
+	s.mu.Lock()
+	c, hit := s.tokens[token]
+	s.mu.Unlock()
+	if !hit || time.Now().After(c.expires) {
+		p, err := s.svc.Authenticate(r.Context(), token)
+		if err != nil {
+			return callout.Principal{}, err
+		}
+		c = cachedPrincipal{p: p, expires: time.Now().Add(tokenCacheTTL)}
+		s.mu.Lock()
+		if len(s.tokens) > 10000 {
+			clear(s.tokens)
+		}
+		s.tokens[token] = c
+		s.mu.Unlock()
+	}
+	return c.p, nil
 }
 
 // bearerToken returns the token of an Authorization header that uses the

@@ -135,3 +135,31 @@ func TestMapKeepsEachPatient(t *testing.T) {
 	require.Equal(t, "OTTO FISCHER", rm.Orders[0].Patient.Name)
 	require.Equal(t, "MARIA ROSSI", rm.Orders[1].Patient.Name)
 }
+
+// TestMapKeepsPatientIdentity: PID-3 becomes the patient's MRN with its
+// assigning authority, PID-7 the birth date; a malformed PID-7 (a warning)
+// leaves the birth date empty but keeps the MRN.
+func TestMapKeepsPatientIdentity(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		file                string
+		mrn, authority, dob []string
+	}{
+		{"v251_two_patients.hl7", []string{"LK-100201", "LK-100877"}, []string{"LAKE", "LAKE"}, []string{"1939-04-12", "1980-07-07"}},
+		{"v251_bad_birthdate.hl7", []string{"E88120043"}, []string{"MERCY"}, []string{""}},
+	} {
+		raw, err := os.ReadFile("../hl7/testdata/corpus/" + tc.file)
+		require.NoError(t, err)
+		m, err := hl7.Parse(raw)
+		require.NoError(t, err)
+		o, err := hl7.ParseORUIn(m, time.UTC)
+		require.NoError(t, err)
+		rm := ingest.Map(o, hl7.NumberAuto)
+		require.Len(t, rm.Orders, len(tc.mrn), tc.file)
+		for i, ord := range rm.Orders {
+			require.Equal(t, tc.mrn[i], ord.Patient.MRN, tc.file)
+			require.Equal(t, tc.authority[i], ord.MRNAuthority, tc.file)
+			require.Equal(t, tc.dob[i], ord.Patient.BirthDate, tc.file)
+		}
+	}
+}

@@ -289,8 +289,9 @@ func Map(oru *hl7.ORU, n hl7.Numbering) callout.ResultMessage {
 			p := o.Patient
 			m.Orders = append(m.Orders, callout.IncomingOrder{
 				LabBillID: id, AccessionNumber: strings.TrimSpace(other),
-				Patient:  callout.Contact{Name: p.Name, Email: p.Email, Phone: p.Phone},
-				Referral: callout.Contact{Name: o.OrderingProvider.Name},
+				Patient:      patientContact(p),
+				MRNAuthority: mrnAuthority(p),
+				Referral:     callout.Contact{Name: o.OrderingProvider.Name},
 			})
 			m.Orders[i].PatientClass = p.Class
 		}
@@ -367,4 +368,30 @@ func resultStatus(o hl7.ORUOrder) string {
 		}
 	}
 	return best
+}
+
+// patientContact is an order's patient: name, contacts, the MRN (PID-3, see
+// hl7.Patient.MRN) and the birth date (PID-7). An MRN Callout cannot keep
+// (longer than callout.MaxMRN) or a birth date in the future is left out
+// rather than refusing the results: a critical value is called out without
+// either.
+func patientContact(p hl7.Patient) callout.Contact {
+	c := callout.Contact{Name: p.Name, Email: p.Email, Phone: p.Phone}
+	if id := p.MRN.ID; callout.CheckPatientIdentity("mrn", id, "", "", callout.Now()) == nil {
+		c.MRN = id
+	}
+	if bd := p.BirthDate; !bd.IsZero() && bd.Year() >= 1850 && !bd.After(callout.Now()) {
+		c.BirthDate = bd.Format(time.DateOnly)
+	}
+	return c
+}
+
+// mrnAuthority is the assigning authority of the MRN that patientContact
+// keeps.
+func mrnAuthority(p hl7.Patient) string {
+	a := p.MRN.AssigningAuthority
+	if p.MRN.ID == "" || len(p.MRN.ID) > callout.MaxMRN || len(a) > 200 || callout.CheckLine("", a) != nil {
+		return ""
+	}
+	return a
 }

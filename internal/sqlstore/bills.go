@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"callout/internal/callout"
 )
@@ -56,19 +57,23 @@ func (s *Store) CreateBill(ctx context.Context, labID int64, b callout.Bill, ide
 		return out, err
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `
+		patientID, err := upsertPatient(ctx, tx, labID, b.Patient.MRN, "", b.Patient.BirthDate, b.CreatedAt)
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRowContext(ctx, `
 			INSERT INTO bills (lab_id, lab_bill_id, accession_number,
 			    patient_name, patient_email, patient_fax, patient_phone,
 			    referral_name, referral_email, referral_fax, referral_phone,
 			    organization_name, organization_email, organization_fax, organization_phone, created_at,
-			    patient_class)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+			    patient_class, patient_id, patient_mrn, patient_birth_date)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
 			RETURNING id`,
 			labID, b.LabBillID, b.AccessionNumber,
 			b.Patient.Name, b.Patient.Email, b.Patient.Fax, b.Patient.Phone,
 			b.Referral.Name, b.Referral.Email, b.Referral.Fax, b.Referral.Phone,
 			b.Organization.Name, b.Organization.Email, b.Organization.Fax, b.Organization.Phone, b.CreatedAt,
-			b.PatientClass,
+			b.PatientClass, patientID, b.Patient.MRN, b.Patient.BirthDate,
 		).Scan(&out.ID)
 		if isUnique(err) {
 			return callout.Errorf(callout.KindConflict, "Order ID %s already exists in this lab", b.LabBillID)
@@ -109,14 +114,35 @@ const billColumns = `b.id, b.lab_id, b.lab_bill_id, b.accession_number,
 	b.patient_name, b.patient_email, b.patient_fax, b.patient_phone,
 	b.referral_name, b.referral_email, b.referral_fax, b.referral_phone,
 	b.organization_name, b.organization_email, b.organization_fax, b.organization_phone, b.created_at,
-	b.patient_class`
+	b.patient_class, COALESCE(b.patient_id, 0), b.patient_mrn, b.patient_birth_date`
 
 func billDest(b *callout.Bill) []any {
 	return []any{&b.ID, &b.LabID, &b.LabBillID, &b.AccessionNumber,
 		&b.Patient.Name, &b.Patient.Email, &b.Patient.Fax, &b.Patient.Phone,
 		&b.Referral.Name, &b.Referral.Email, &b.Referral.Fax, &b.Referral.Phone,
 		&b.Organization.Name, &b.Organization.Email, &b.Organization.Fax, &b.Organization.Phone, &b.CreatedAt,
-		&b.PatientClass}
+		&b.PatientClass, &b.PatientID, &b.Patient.MRN, &b.Patient.BirthDate}
+}
+
+// upsertPatient returns the id of the lab's patient with the MRN, creating
+// it, or nil for no MRN. A non-empty authority (PID-3.4) or birth date
+// replaces the one kept. One statement, so two orders of a new MRN
+// arriving at once still share one patient.
+func upsertPatient(ctx context.Context, tx *sql.Tx, labID int64, mrn, authority, birthDate string, now time.Time) (*int64, error) {
+	if mrn == "" {
+		return nil, nil
+	}
+	var id int64
+	err := tx.QueryRowContext(ctx, `
+		INSERT INTO patients (lab_id, mrn, assigning_authority, birth_date, created_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (lab_id, mrn) DO UPDATE SET
+		    assigning_authority = CASE WHEN excluded.assigning_authority = '' THEN patients.assigning_authority ELSE excluded.assigning_authority END,
+		    birth_date = CASE WHEN excluded.birth_date = '' THEN patients.birth_date ELSE excluded.birth_date END
+		RETURNING id`, labID, mrn, authority, birthDate, now).Scan(&id)
+	if err != nil {
+		return nil, fmt.Errorf("find or create the patient of an MRN: %w", err)
+	}
+	return &id, nil
 }
 
 func billNotFound(billID int64) error {

@@ -78,6 +78,11 @@ func (s *Store) SearchCalloutRecords(ctx context.Context, labID int64, q fhir.Qu
 		}
 		in("b.lab_bill_id", len(q.LabBillIDs))
 	}
+	if q.PatientIDs != nil || q.OrderPatients != nil {
+		var cond string
+		cond, args = patientCond(q.PatientIDs, q.OrderPatients, args)
+		where += ` AND ` + cond
+	}
 	if q.Statuses != nil {
 		for _, st := range q.Statuses {
 			args = append(args, st)

@@ -255,7 +255,7 @@ func (s *Store) upsertBill(ctx context.Context, tx *sql.Tx, labID int64, o callo
 		if err != nil {
 			return 0, false, fmt.Errorf("create order %s: %w", o.LabBillID, err)
 		}
-		return id, true, nil
+		return id, true, setPatient(ctx, tx, labID, id, o, now)
 	}
 	if err != nil {
 		return 0, false, fmt.Errorf("find order %s: %w", o.LabBillID, err)
@@ -272,5 +272,29 @@ func (s *Store) upsertBill(ctx context.Context, tx *sql.Tx, labID int64, o callo
 	if err != nil {
 		return 0, false, fmt.Errorf("update order %s: %w", o.LabBillID, err)
 	}
-	return id, false, nil
+	return id, false, setPatient(ctx, tx, labID, id, o, now)
+}
+
+// setPatient records the patient identity a message gives the order: its
+// MRN (and so its patient id) and birth date, each only when the message
+// carries one, so a later message without PID-3 keeps what an earlier one
+// said.
+func setPatient(ctx context.Context, tx *sql.Tx, labID, billID int64, o callout.IncomingOrder, now time.Time) error {
+	if o.Patient.MRN == "" && o.Patient.BirthDate == "" {
+		return nil
+	}
+	patientID, err := upsertPatient(ctx, tx, labID, o.Patient.MRN, o.MRNAuthority, o.Patient.BirthDate, now)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `
+		UPDATE bills SET
+		    patient_id = CASE WHEN $2 = '' THEN patient_id ELSE $3 END,
+		    patient_mrn = CASE WHEN $2 = '' THEN patient_mrn ELSE $2 END,
+		    patient_birth_date = CASE WHEN $4 = '' THEN patient_birth_date ELSE $4 END
+		WHERE id = $1`, billID, o.Patient.MRN, patientID, o.Patient.BirthDate)
+	if err != nil {
+		return fmt.Errorf("set the patient of order %s: %w", o.LabBillID, err)
+	}
+	return nil
 }

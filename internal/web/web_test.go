@@ -527,3 +527,19 @@ func TestSessionExpires(t *testing.T) {
 		require.Equal(t, 1, count(t, b, "web_sessions"))
 	})
 }
+
+// TestOrderPageShowsPatientIdentity: the order page names the patient's
+// MRN and date of birth (issue 10 §2).
+func TestOrderPageShowsPatientIdentity(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, e storetest.Engine) {
+		b := setup(t, e)
+		b.user(t, "asha", callout.RoleStaff)
+		o := storetest.Order("ORD-ID", 1)
+		o.Patient.MRN, o.Patient.BirthDate = "MRN-5521", "1985-12-02"
+		c := b.f.Create(t, o)
+		page := b.signedIn(t, "asha").get(fmt.Sprintf("/bills/%d", c.ID))
+		require.Equal(t, 200, page.status)
+		require.Contains(t, page.body, `<span class="mrn">MRN MRN-5521</span>`)
+		require.Contains(t, page.body, `<span class="dob">Date of birth 1985-12-02</span>`)
+	})
+}
