@@ -75,6 +75,9 @@ type Plan struct {
 	Records     []Record     // unsaved callout records (IDs zero)
 	Activity    Activity     // the activity entry (ID zero)
 	Deliveries  []Delivery   // email and fax copies to send after commit (done callouts only)
+	// Attempts are the attempt log rows, one per selected report, which
+	// the store numbers and appends; nothing ever updates them.
+	Attempts []AttemptEntry
 }
 
 // ActivityData is the structured part of a callout's activity entry.
@@ -192,6 +195,14 @@ func Decide(p Principal, settings Settings, bill Bill, req Request, now time.Tim
 	if !req.IsDraft {
 		plan.Deliveries = plannedDeliveries(bill, pl)
 	}
+	outcome := OutcomeNoAnswer
+	if !req.IsDraft {
+		outcome = OutcomeReachedNoReadBack
+		if pl.ReadBack {
+			outcome = OutcomeReadBackConfirmed
+		}
+	}
+	plan.Attempts = planAttempts(p, bill, plan, pl, req.IsDraft, outcome, now, now, "")
 	plan.Activity = activity(p, bill, plan, pl, req.IsDraft, now)
 	return plan, nil
 }

@@ -38,6 +38,8 @@ type Store interface {
 	// Draft returns the order's current attempt, or nil when there is none.
 	Draft(ctx context.Context, labID, billID int64) (*Record, error)
 	Records(ctx context.Context, labID, billID int64) ([]Record, error)
+	// Attempts returns the order's attempt log, oldest first.
+	Attempts(ctx context.Context, labID, billID int64) ([]AttemptEntry, error)
 	Activity(ctx context.Context, labID int64, f ActivityFilter) ([]Activity, error)
 	Worklist(ctx context.Context, labID int64, f WorklistFilter) ([]WorklistItem, error)
 
@@ -343,6 +345,21 @@ func (s *Service) visibleBill(ctx context.Context, p Principal, billID int64) (B
 func (s *Service) Records(ctx context.Context, p Principal, billID int64) ([]Record, error) {
 	v, err := s.view(ctx, p, billID)
 	return v.records, err
+}
+
+// Attempts returns the order's attempt log, oldest first: every report's
+// attempts and done callouts, numbered per report. A user limited to
+// departments sees the rows of their reports only (VisibleAttempts).
+func (s *Service) Attempts(ctx context.Context, p Principal, billID int64) ([]AttemptEntry, error) {
+	full, _, err := s.bills(ctx, p, billID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.Store.Attempts(ctx, p.LabID, billID)
+	if err != nil {
+		return nil, err
+	}
+	return VisibleAttempts(p, full, rows), nil
 }
 
 // Activity returns activity entries, newest first; for a user limited to

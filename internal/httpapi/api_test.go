@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -88,6 +89,16 @@ func calloutBody(ids []int64, draft bool, payload string) string {
 
 const referralEmail = `{"sendEmail":true,"sendFax":false,"is_patient":false,"is_referral":true,"is_organization":false,"comment":"Informed Dr. Rao","notified_person":"Dr. Rao","read_back":true}`
 
+// keys returns m's keys, sorted.
+func keys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
 func TestAPI(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, e storetest.Engine) {
 		t.Run("OrderCalloutAndReads", func(t *testing.T) {
@@ -157,6 +168,31 @@ func TestAPI(t *testing.T) {
 			snap := rec["snapshot"].([]any)[0].(map[string]any)
 			require.Equal(t, "Potassium", snap["name"])
 			require.Equal(t, "7.1", snap["value"])
+
+			// The attempt log keeps the attempt the done callout replaced.
+			a = b.do(t, b.staff, "GET", fmt.Sprintf("/api/v1/bills/%d/attempts", billID), "")
+			require.Equal(t, 200, a.status, string(a.body))
+			require.Equal(t, []string{"attempts"}, keys(a.json(t)))
+			rows := a.json(t)["attempts"].([]any)
+			require.Len(t, rows, 2)
+			for i, row := range rows {
+				r := row.(map[string]any)
+				require.Equal(t, []string{"attempt_number", "back_entry_reason", "called_at", "comment", "critical_values", "id", "kind",
+					"lab_report_id", "notified_person", "outcome", "read_back", "recipients", "recorded_at", "user"}, keys(r))
+				require.EqualValues(t, i+1, r["attempt_number"])
+				require.EqualValues(t, kID, r["lab_report_id"])
+				require.Equal(t, "Asha", r["user"])
+				require.Equal(t, "Potassium", r["critical_values"].([]any)[0].(map[string]any)["name"])
+			}
+			require.Equal(t, "attempt", rows[0].(map[string]any)["kind"])
+			require.Equal(t, "no_answer", rows[0].(map[string]any)["outcome"])
+			require.Equal(t, "no answer", rows[0].(map[string]any)["comment"])
+			require.Equal(t, "done", rows[1].(map[string]any)["kind"])
+			require.Equal(t, "read_back_confirmed", rows[1].(map[string]any)["outcome"])
+			require.Equal(t, []any{map[string]any{"recipient": "Referral", "name": "Dr. Who", "phone": "555 2", "email": "who@example.org"}},
+				rows[1].(map[string]any)["recipients"])
+			a = b.do(t, b.other, "GET", fmt.Sprintf("/api/v1/bills/%d/attempts", billID), "")
+			require.Equal(t, 404, a.status, "another lab's order")
 
 			a = b.do(t, b.staff, "GET", fmt.Sprintf("/api/v1/activity?bill_id=%d", billID), "")
 			require.Equal(t, 200, a.status)
@@ -314,7 +350,7 @@ func TestAPI(t *testing.T) {
 				calloutBody(ids, true, `{"is_referral":true,"comment":"`+secret+`"}`))
 			require.Equal(t, 201, a.status, string(a.body))
 
-			for _, path := range []string{"/api/v1/bills/%d/callouts", "/api/v1/bills/%d", "/api/v1/activity?bill_id=%d"} {
+			for _, path := range []string{"/api/v1/bills/%d/callouts", "/api/v1/bills/%d", "/api/v1/activity?bill_id=%d", "/api/v1/bills/%d/attempts"} {
 				a = b.do(t, hema, "GET", fmt.Sprintf(path, c.ID), "")
 				require.Equal(t, 200, a.status, string(a.body))
 				require.NotContains(t, string(a.body), secret, path)

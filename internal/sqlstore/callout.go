@@ -17,8 +17,8 @@ import (
 
 // Callout runs one callout as one transaction: lock the order, read it in
 // three queries (order with lab settings, reports, parameters), let decide
-// make the plan, then write it in four statements (report states, draft
-// removal, records, activity). The statement count does not grow with the
+// make the plan, then write it in six statements (report states, draft
+// removal, records, deliveries, attempt log, activity). The statement count does not grow with the
 // number of reports.
 func (s *Store) Callout(ctx context.Context, labID, billID int64, decide func(callout.Settings, callout.Bill) (callout.Plan, error), idem *callout.Idempotency) (callout.CalloutResult, error) {
 	var res callout.CalloutResult
@@ -166,6 +166,9 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, labID int64, plan cal
 		return res, err
 	}
 
+	if err := insertAttempts(ctx, tx, labID, plan.Attempts); err != nil {
+		return res, err
+	}
 	if err := insertActivity(ctx, tx, labID, plan.Activity); err != nil {
 		return res, err
 	}

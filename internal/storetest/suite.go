@@ -289,7 +289,7 @@ func Run(t *testing.T, e Engine) {
 		}
 		one, hundred := count(1, false), count(100, false)
 		require.Equal(t, one, hundred, "done callout statements")
-		require.LessOrEqual(t, one, int64(10), "BEGIN, 3 reads, 5 writes (states, draft, records, deliveries, activity), COMMIT")
+		require.LessOrEqual(t, one, int64(11), "BEGIN, 3 reads, 6 writes (states, draft, records, deliveries, attempt log, activity), COMMIT")
 		require.Equal(t, count(1, true), count(100, true), "attempt statements")
 	})
 
@@ -651,4 +651,5 @@ func Run(t *testing.T, e Engine) {
 		require.Equal(t, []string{"Referral"}, v.Draft.Recipients)
 		require.Equal(t, "No answer", v.Draft.Comment)
 	})
+	runAttemptLog(t, e)
 }

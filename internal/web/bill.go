@@ -56,8 +56,10 @@ type calloutForm struct {
 }
 
 type historyView struct {
-	BillID     int64
-	Records    []recordView
+	BillID  int64
+	Records []recordView
+	// Attempts is the attempt log, newest first, numbered per report.
+	Attempts   []callout.AttemptLine
 	Activity   []callout.Activity
 	Deliveries []callout.Delivery
 	// Waiting is true while a delivery is queued: the history then
@@ -250,6 +252,11 @@ func (h *Handler) loadHistory(r *http.Request, p callout.Principal, b callout.Bi
 		}
 		hv.Records = append(hv.Records, rv)
 	}
+	log, err := h.svc.Attempts(ctx, p, b.ID)
+	if err != nil {
+		return hv, err
+	}
+	hv.Attempts = callout.AttemptLines(b, log)
 	ds, err := h.svc.Deliveries(ctx, p, b.ID)
 	if err != nil {
 		return hv, err

@@ -362,6 +362,15 @@ func TestCallout(t *testing.T) {
 		require.Equal(t, 200, hist.status)
 		require.Contains(t, hist.body, `data-refresh-ms="2000"`, "a queued copy makes the history reload quickly")
 		require.NotContains(t, hist.body, "<html")
+		// The attempt log, numbered per report: the attempt the done
+		// callout replaced is still there.
+		for _, want := range []string{
+			o.Reports[0].TestName + " — attempt 1 of 2, no answer, <time",
+			o.Reports[0].TestName + " — done 2 of 2, read back confirmed, <time",
+			o.Reports[1].TestName + " — done 1 of 1, read back confirmed, <time",
+		} {
+			require.Contains(t, hist.body, want)
+		}
 
 		// A failed copy offers Retry, which queues it again.
 		ds, err := b.f.Svc.Deliveries(context.Background(), b.f.Staff, o.ID)
