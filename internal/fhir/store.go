@@ -18,6 +18,19 @@ type Store interface {
 	// a Limit of 0), and how many records match q regardless of AfterID and
 	// Limit.
 	SearchCalloutRecords(ctx context.Context, labID int64, q Query) ([]Entry, int, error)
+	// CalloutAttempt returns the lab's attempt log row id with its order
+	// (reports without parameters) and, in Submit, every row its submit
+	// wrote (to tell whether it covered other departments' reports). A row
+	// of another lab, like a missing one, is a callout.KindNotFound error.
+	CalloutAttempt(ctx context.Context, labID, id int64) (AttemptEntry, error)
+}
+
+// AttemptEntry is a row of the attempt log with its order and the rows of
+// the same submit.
+type AttemptEntry struct {
+	Attempt callout.AttemptEntry
+	Bill    callout.Bill
+	Submit  []callout.AttemptEntry
 }
 
 // Entry is a callout record with the order it belongs to: the order's

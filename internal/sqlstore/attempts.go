@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
 	"callout/internal/callout"
+	"callout/internal/fhir"
 )
 
 // insertAttempts appends a submit's rows to the attempt log in one
@@ -93,4 +95,46 @@ func (s *Store) Attempts(ctx context.Context, labID, billID int64) ([]callout.At
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// CalloutAttempt returns the lab's attempt log row id with its order, the
+// order's reports (without parameters) and the rows of the same submit.
+func (s *Store) CalloutAttempt(ctx context.Context, labID, id int64) (fhir.AttemptEntry, error) {
+	var e fhir.AttemptEntry
+	cols := strings.Split(attemptColumns, ",")
+	for i, c := range cols {
+		cols[i] = "a." + strings.TrimSpace(c)
+	}
+	var err error
+	row := s.DB.QueryRowContext(ctx, `SELECT `+strings.Join(cols, ", ")+`, `+billColumns+`
+		FROM callout_attempts a JOIN bills b ON b.id = a.bill_id
+		WHERE a.id = $1 AND a.lab_id = $2`, id, labID)
+	e.Attempt, err = scanAttempt(alsoScan{row, billDest(&e.Bill)})
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, callout.Errorf(callout.KindNotFound, "attempt %d not found", id)
+	}
+	if err != nil {
+		return e, fmt.Errorf("load attempt %d: %w", id, err)
+	}
+	e.Bill.CreatedAt = e.Bill.CreatedAt.UTC()
+	entries := []fhir.Entry{{Bill: e.Bill}}
+	if err := loadReportHeaders(ctx, s.DB, labID, entries); err != nil {
+		return e, err
+	}
+	e.Bill = entries[0].Bill
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+attemptColumns+` FROM callout_attempts
+		WHERE lab_id = $1 AND bill_id = $2 AND user_name = $3 AND recorded_at = $4 ORDER BY id`,
+		labID, e.Attempt.BillID, e.Attempt.User, e.Attempt.RecordedAt)
+	if err != nil {
+		return e, fmt.Errorf("load the submit of attempt %d: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a, err := scanAttempt(rows)
+		if err != nil {
+			return e, fmt.Errorf("load the submit of attempt %d: %w", id, err)
+		}
+		e.Submit = append(e.Submit, a)
+	}
+	return e, rows.Err()
 }
