@@ -2,6 +2,7 @@ package callout
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -37,6 +38,45 @@ var outcomeText = map[string]string{
 	OutcomeWrongNumber:       "wrong number",
 	OutcomeNotResponsible:    "reached someone not responsible",
 	OutcomeOther:             "other",
+}
+
+// Done and attempt outcomes, in the order the screen offers them.
+var (
+	DoneOutcomes    = []string{OutcomeReadBackConfirmed, OutcomeReachedNoReadBack}
+	AttemptOutcomes = []string{OutcomeNoAnswer, OutcomeLineBusy, OutcomeLeftMessage, OutcomeWrongNumber, OutcomeNotResponsible, OutcomeOther}
+)
+
+// ResolveOutcome checks a submit's outcome against its kind and returns it,
+// derived when the payload has none: a done callout is
+// read_back_confirmed (which needs read_back true) or
+// reached_no_read_back, from read_back when omitted; an attempt is one of
+// AttemptOutcomes, no_answer when omitted, and other needs a comment.
+func ResolveOutcome(draft bool, pl Payload) (string, error) {
+	o := strings.TrimSpace(pl.Outcome)
+	if draft {
+		switch {
+		case o == "":
+			return OutcomeNoAnswer, nil
+		case !slices.Contains(AttemptOutcomes, o):
+			return "", Errorf(KindUnprocessable, "the outcome of an attempt must be one of %s, not %q", strings.Join(AttemptOutcomes, ", "), o)
+		case o == OutcomeOther && strings.TrimSpace(pl.Comment) == "":
+			return "", Errorf(KindUnprocessable, "an attempt with outcome other needs a comment saying what happened")
+		}
+		return o, nil
+	}
+	switch {
+	case o == "" && pl.ReadBack:
+		return OutcomeReadBackConfirmed, nil
+	case o == "":
+		return OutcomeReachedNoReadBack, nil
+	case !slices.Contains(DoneOutcomes, o):
+		return "", Errorf(KindUnprocessable, "the outcome of a done callout must be one of %s, not %q", strings.Join(DoneOutcomes, ", "), o)
+	case o == OutcomeReadBackConfirmed && !pl.ReadBack:
+		return "", Errorf(KindUnprocessable, "outcome read_back_confirmed needs read_back: true")
+	case o == OutcomeReachedNoReadBack && pl.ReadBack:
+		return "", Errorf(KindUnprocessable, "outcome reached_no_read_back contradicts read_back: true")
+	}
+	return o, nil
 }
 
 // OutcomeText returns the outcome as people read it ("no answer").

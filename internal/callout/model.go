@@ -84,11 +84,43 @@ type Settings struct {
 	HidePatientName       bool   `json:"hide_patient_name"`
 	AdditionalInstruction string `json:"additional_instruction"`
 	TargetMinutes         int    `json:"target_minutes"`
+	// RequireNotifiedPerson: a done callout must name the person reached.
+	// Every new lab starts with it on (the store ignores the value given
+	// to CreateLab); an admin may turn it off.
+	RequireNotifiedPerson bool `json:"require_notified_person"`
+	// Targets are per patient class time targets in minutes (keys
+	// emergency, inpatient, outpatient); a class without one uses
+	// TargetMinutes.
+	Targets map[string]int `json:"targets"`
+	// CompliancePercent and ActionPercent are the compliance report's
+	// thresholds: the share of callouts within target the lab aims at, and
+	// the share below which it must act.
+	CompliancePercent float64 `json:"compliance_target_percent"`
+	ActionPercent     float64 `json:"compliance_action_percent"`
+	// Timezone is the IANA zone the compliance report's days are in.
+	Timezone string `json:"timezone"`
 }
 
 // DefaultTargetMinutes is the time to callout most hospitals set (CLSI GP47
 // allows an hour; 30 minutes is the common local target).
 const DefaultTargetMinutes = 30
+
+// The compliance thresholds most labs set: every callout within target,
+// and action below 95 %.
+const (
+	DefaultCompliancePercent = 100
+	DefaultActionPercent     = 95
+)
+
+// Patient classes pick an order's time target (HL7 PV1-2 E, I, O).
+const (
+	ClassEmergency  = "emergency"
+	ClassInpatient  = "inpatient"
+	ClassOutpatient = "outpatient"
+)
+
+// PatientClasses lists the patient classes.
+var PatientClasses = []string{ClassEmergency, ClassInpatient, ClassOutpatient}
 
 // Lab is the tenant.
 type Lab struct {
@@ -207,6 +239,7 @@ type Record struct {
 	NotifiedPerson string         `json:"notified_person"`
 	ReadBack       bool           `json:"read_back"`
 	NotifyToOthers *OtherContact  `json:"notify_to_others"`
+	Outcome        string         `json:"outcome"`
 	CreatedBy      string         `json:"created_by"`
 	CreatedAt      time.Time      `json:"created_at"`
 	Meta           *Meta          `json:"meta"`

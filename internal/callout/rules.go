@@ -19,6 +19,9 @@ type Payload struct {
 	NotifiedPerson string        `json:"notified_person"`
 	ReadBack       bool          `json:"read_back"`
 	NotifyToOthers *OtherContact `json:"notify_to_others"`
+	// Outcome is how the call went (see ResolveOutcome); empty, it is
+	// derived.
+	Outcome string `json:"outcome,omitempty"`
 }
 
 // Methods lists the copies the payload asks for, in the order of the seed's
@@ -88,6 +91,7 @@ type ActivityData struct {
 	Method       string       `json:"method"`
 	Recipients   []string     `json:"recipients"`
 	Comment      string       `json:"comment"`
+	Outcome      string       `json:"outcome"`
 	IsDraft      *bool        `json:"is_draft,omitempty"`
 	Transitions  []Transition `json:"transitions"`
 }
@@ -145,7 +149,15 @@ func Decide(p Principal, settings Settings, bill Bill, req Request, now time.Tim
 		if err := checkRecipients(bill, pl); err != nil {
 			return Plan{}, err
 		}
+		if settings.RequireNotifiedPerson && pl.NotifiedPerson == "" {
+			return Plan{}, Errorf(KindUnprocessable, "a done callout needs notified_person: the name and role of the person reached")
+		}
 	}
+	outcome, err := ResolveOutcome(req.IsDraft, pl)
+	if err != nil {
+		return Plan{}, err
+	}
+	pl.Outcome = outcome
 
 	plan := Plan{At: now, Status: StatusDone}
 	if req.IsDraft {
@@ -171,6 +183,7 @@ func Decide(p Principal, settings Settings, bill Bill, req Request, now time.Tim
 		NotifiedPerson: pl.NotifiedPerson,
 		ReadBack:       pl.ReadBack,
 		NotifyToOthers: pl.NotifyToOthers,
+		Outcome:        outcome,
 		CreatedBy:      p.User,
 		CreatedAt:      now,
 	}
@@ -194,13 +207,6 @@ func Decide(p Principal, settings Settings, bill Bill, req Request, now time.Tim
 
 	if !req.IsDraft {
 		plan.Deliveries = plannedDeliveries(bill, pl)
-	}
-	outcome := OutcomeNoAnswer
-	if !req.IsDraft {
-		outcome = OutcomeReachedNoReadBack
-		if pl.ReadBack {
-			outcome = OutcomeReadBackConfirmed
-		}
 	}
 	plan.Attempts = planAttempts(p, bill, plan, pl, req.IsDraft, outcome, now, now, "")
 	plan.Activity = activity(p, bill, plan, pl, req.IsDraft, now)
@@ -284,12 +290,14 @@ func activity(p Principal, bill Bill, plan Plan, pl Payload, draft bool, now tim
 		"Callout for - " + strings.Join(names, ", "),
 		"Method - " + method,
 		"Recipients - " + strings.Join(recipients, ", "),
+		// Before the comment, which is free text and so stays last.
+		"Outcome - " + OutcomeText(pl.Outcome),
 		"Comment - " + pl.Comment,
 	}
 
 	data := ActivityData{
 		BillID: bill.ID, LabReportIDs: ids, CalloutFor: names, Method: method,
-		Recipients: recipients, Comment: pl.Comment, Transitions: plan.Transitions,
+		Recipients: recipients, Comment: pl.Comment, Outcome: pl.Outcome, Transitions: plan.Transitions,
 	}
 	if draft {
 		data.IsDraft = &draft

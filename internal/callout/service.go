@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 )
@@ -419,6 +420,12 @@ type SettingsPatch struct {
 	HidePatientName       *bool   `json:"hide_patient_name"`
 	AdditionalInstruction *string `json:"additional_instruction"`
 	TargetMinutes         *int    `json:"target_minutes"`
+	RequireNotifiedPerson *bool   `json:"require_notified_person"`
+	// Targets replaces the per patient class targets as a whole.
+	Targets           *map[string]int `json:"targets"`
+	CompliancePercent *float64        `json:"compliance_target_percent"`
+	ActionPercent     *float64        `json:"compliance_action_percent"`
+	Timezone          *string         `json:"timezone"`
 }
 
 // UpdateSettings changes the caller's lab settings; admins only.
@@ -445,6 +452,21 @@ func (s *Service) UpdateSettings(ctx context.Context, p Principal, patch Setting
 		if patch.TargetMinutes != nil {
 			set.TargetMinutes = *patch.TargetMinutes
 		}
+		if patch.RequireNotifiedPerson != nil {
+			set.RequireNotifiedPerson = *patch.RequireNotifiedPerson
+		}
+		if patch.Targets != nil {
+			set.Targets = *patch.Targets
+		}
+		if patch.CompliancePercent != nil {
+			set.CompliancePercent = *patch.CompliancePercent
+		}
+		if patch.ActionPercent != nil {
+			set.ActionPercent = *patch.ActionPercent
+		}
+		if patch.Timezone != nil {
+			set.Timezone = strings.TrimSpace(*patch.Timezone)
+		}
 		return ValidateSettings(*set)
 	})
 }
@@ -466,8 +488,56 @@ func ValidateSettings(s Settings) error {
 		return Errorf(KindUnprocessable, "additional_instruction is longer than %d bytes", maxComment)
 	case s.TargetMinutes < 1 || s.TargetMinutes > 24*60:
 		return Errorf(KindUnprocessable, "target_minutes must be between 1 and 1440")
+	case s.CompliancePercent < 0 || s.CompliancePercent > 100 || s.ActionPercent < 0 || s.ActionPercent > 100:
+		return Errorf(KindUnprocessable, "compliance_target_percent and compliance_action_percent must be between 0 and 100")
+	case s.ActionPercent > s.CompliancePercent:
+		return Errorf(KindUnprocessable, "compliance_action_percent (%g) may not be above compliance_target_percent (%g)", s.ActionPercent, s.CompliancePercent)
+	}
+	for class, m := range s.Targets {
+		if !slices.Contains(PatientClasses, class) {
+			return Errorf(KindUnprocessable, "targets may name only emergency, inpatient and outpatient, not %q", class)
+		}
+		if m < 1 || m > 24*60 {
+			return Errorf(KindUnprocessable, "the %s target must be between 1 and 1440 minutes", class)
+		}
+	}
+	if _, err := s.Location(); err != nil {
+		return err
 	}
 	return nil
+}
+
+// WithDefaults fills in the settings a new lab gets when none are given.
+func WithDefaults(s Settings) Settings {
+	if s.TargetMinutes == 0 {
+		s.TargetMinutes = DefaultTargetMinutes
+	}
+	if s.CompliancePercent == 0 && s.ActionPercent == 0 {
+		s.CompliancePercent, s.ActionPercent = DefaultCompliancePercent, DefaultActionPercent
+	}
+	if s.Timezone == "" {
+		s.Timezone = "UTC"
+	}
+	if s.Targets == nil {
+		s.Targets = map[string]int{}
+	}
+	s.RequireNotifiedPerson = true
+	return s
+}
+
+// Location returns the lab's time zone.
+func (s Settings) Location() (*time.Location, error) {
+	if s.Timezone == "" {
+		return time.UTC, nil
+	}
+	if len(s.Timezone) > 64 {
+		return nil, Errorf(KindUnprocessable, "timezone is not a time zone name")
+	}
+	loc, err := time.LoadLocation(s.Timezone)
+	if err != nil {
+		return nil, Errorf(KindUnprocessable, "timezone %q is not an IANA time zone name (such as Europe/Berlin or UTC)", s.Timezone)
+	}
+	return loc, nil
 }
 
 // Worklist returns a page of worklist reports and the cursor of the next

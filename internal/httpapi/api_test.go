@@ -200,7 +200,7 @@ func TestAPI(t *testing.T) {
 			require.Len(t, entries, 2)
 			first := entries[0].(map[string]any)
 			require.EqualValues(t, 648, first["category_id"])
-			require.Equal(t, "Callout done by - Asha, Callout for - Potassium, Method - Email, Recipients - Referral, Comment - Informed Dr. Rao", first["message"])
+			require.Equal(t, "Callout done by - Asha, Callout for - Potassium, Method - Email, Recipients - Referral, Outcome - read back confirmed, Comment - Informed Dr. Rao", first["message"])
 			require.Contains(t, entries[1].(map[string]any)["message"], "Callout Attempted by - Asha")
 			data := first["data"].(map[string]any)
 			for _, k := range []string{"bill_id", "lab_report_ids", "callout_for", "method", "recipients", "comment", "transitions"} {
@@ -335,6 +335,50 @@ func TestAPI(t *testing.T) {
 				a := b.do(t, "", "GET", "/api/v1/worklist", "", "Authorization", tc.header)
 				require.Equal(t, tc.status, a.status, "%q: %s", tc.header, a.body)
 			}
+		})
+
+		t.Run("OutcomesAndNotifiedPerson", func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, e)
+			path := fmt.Sprintf("/api/v1/bills/%d/callouts", b.billID)
+			before := storetest.Dump(t, b.fx.Store.DB)
+			for _, tc := range []struct {
+				draft   bool
+				payload string
+				want    string
+			}{
+				{false, `{"is_referral":true,"read_back":true}`, "notified_person"},
+				{false, `{"is_referral":true,"notified_person":"Dr. Rao","outcome":"read_back_confirmed"}`, "read_back: true"},
+				{false, `{"is_referral":true,"notified_person":"Dr. Rao","read_back":true,"outcome":"reached_no_read_back"}`, "contradicts"},
+				{false, `{"is_referral":true,"notified_person":"Dr. Rao","outcome":"no_answer"}`, "done callout must be one of"},
+				{true, `{"is_referral":true,"outcome":"voicemail"}`, "attempt must be one of"},
+				{true, `{"is_referral":true,"outcome":"other"}`, "needs a comment"},
+			} {
+				a := b.do(t, b.staff, "POST", path, calloutBody(b.ids[:1], tc.draft, tc.payload))
+				require.Equal(t, 422, a.status, "%s: %s", tc.payload, a.body)
+				require.Contains(t, string(a.body), tc.want, tc.payload)
+			}
+			require.Equal(t, before, storetest.Dump(t, b.fx.Store.DB), "refused callouts change nothing")
+
+			a := b.do(t, b.staff, "POST", path, calloutBody(b.ids[:1], true, `{"is_referral":true,"outcome":"left_message"}`))
+			require.Equal(t, 201, a.status, string(a.body))
+			a = b.do(t, b.staff, "POST", path, calloutBody(b.ids[:1], false, `{"is_referral":true,"notified_person":"Dr. Rao, ward 3"}`))
+			require.Equal(t, 201, a.status, string(a.body))
+			a = b.do(t, b.staff, "GET", fmt.Sprintf("/api/v1/bills/%d/attempts", b.billID), "")
+			rows := a.json(t)["attempts"].([]any)
+			require.Equal(t, "left_message", rows[0].(map[string]any)["outcome"])
+			require.Equal(t, "reached_no_read_back", rows[1].(map[string]any)["outcome"])
+			a = b.do(t, b.staff, "GET", fmt.Sprintf("/api/v1/activity?bill_id=%d", b.billID), "")
+			entries := a.json(t)["entries"].([]any)
+			require.Contains(t, entries[0].(map[string]any)["message"], "Outcome - reached, no read-back, Comment - ")
+			require.Contains(t, entries[1].(map[string]any)["message"], "Outcome - left message, Comment - ")
+
+			// The lab may turn the notified person rule off.
+			a = b.do(t, b.admin, "PATCH", "/api/v1/lab/settings", `{"require_notified_person":false}`)
+			require.Equal(t, 200, a.status, string(a.body))
+			require.Equal(t, false, a.json(t)["require_notified_person"])
+			a = b.do(t, b.staff, "POST", path, calloutBody(b.ids[1:2], false, `{"is_referral":true}`))
+			require.Equal(t, 201, a.status, string(a.body))
 		})
 
 		t.Run("CommentOfACalloutOnOtherDepartmentsIsCut", func(t *testing.T) {

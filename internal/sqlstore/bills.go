@@ -247,7 +247,7 @@ func (s *Store) Bill(ctx context.Context, labID, billID int64) (callout.Bill, er
 }
 
 const recordColumns = `id, bill_id, lab_report_id, status, methods, recipients, comment, notified_person,
-	read_back, notify_to_others, created_by, created_at, meta, snapshot`
+	read_back, notify_to_others, created_by, created_at, meta, snapshot, outcome`
 
 func scanRecord(sc interface{ Scan(...any) error }) (callout.Record, error) {
 	var r callout.Record
@@ -255,7 +255,7 @@ func scanRecord(sc interface{ Scan(...any) error }) (callout.Record, error) {
 	var others, meta sql.NullString
 	var reportID sql.NullInt64
 	err := sc.Scan(&r.ID, &r.BillID, &reportID, &r.Status, &methods, &recipients, &r.Comment, &r.NotifiedPerson,
-		&r.ReadBack, &others, &r.CreatedBy, &r.CreatedAt, &meta, &snapshot)
+		&r.ReadBack, &others, &r.CreatedBy, &r.CreatedAt, &meta, &snapshot, &r.Outcome)
 	if err != nil {
 		return r, err
 	}

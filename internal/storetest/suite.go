@@ -181,7 +181,7 @@ func Run(t *testing.T, e Engine) {
 		a := acts[0]
 		require.Equal(t, callout.CategoryCallout, a.CategoryID)
 		require.Equal(t, "Asha", a.User)
-		require.Equal(t, "Callout done by - Asha, Callout for - Electrolytes 2, Method - Fax, Email, Recipients - Referral, Organization, Comment - Informed Dr. Rao", a.Message)
+		require.Equal(t, "Callout done by - Asha, Callout for - Electrolytes 2, Method - Fax, Email, Recipients - Referral, Organization, Outcome - read back confirmed, Comment - Informed Dr. Rao", a.Message)
 		var data callout.ActivityData
 		require.NoError(t, json.Unmarshal(a.Data, &data))
 		require.Equal(t, c.ID, data.BillID)

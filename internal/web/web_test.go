@@ -250,6 +250,7 @@ func TestCSRF(t *testing.T) {
 		form.Set("action", "done")
 		form.Set("is_referral", "on")
 		form["report"] = ids(o.Reports[0].ID)
+		form.Set("notified_person", "Dr. Rao, referring physician")
 		before := storetest.Dump(t, b.f.Store.DB)
 
 		for name, tamper := range map[string]func(url.Values){
@@ -404,6 +405,7 @@ func TestDoubleSubmit(t *testing.T) {
 		form["report"] = ids(o.Reports[0].ID, o.Reports[1].ID)
 		form.Set("action", "done")
 		form.Set("is_referral", "on")
+		form.Set("notified_person", "Dr. Rao")
 		path := fmt.Sprintf("/bills/%d/callouts", o.ID)
 
 		// A double click: the same form twice at once, then once more.
@@ -433,6 +435,7 @@ func TestDoubleSubmit(t *testing.T) {
 		form["report"] = ids(o.Reports[0].ID)
 		form.Set("action", "done")
 		form.Set("is_referral", "on")
+		form.Set("notified_person", "Dr. Rao")
 		require.Equal(t, http.StatusSeeOther, br.post(path, form).status)
 		require.Equal(t, 2, count(t, b, "activity_log"))
 	})
