@@ -157,6 +157,10 @@ type Report struct {
 	// CanCallout says whether the screen may offer the report for a callout
 	// (see Actionable); filled in by the service for views.
 	CanCallout bool `json:"can_callout"`
+	// Clock is the report's time to callout (due_at, first_attempt_at,
+	// done_at, minutes_to_done, overdue), filled in for views of critical
+	// reports.
+	*Clock
 }
 
 // Actionable reports whether the report may be included in a callout: it has
@@ -175,6 +179,7 @@ type Bill struct {
 	Patient         Contact   `json:"patient"`
 	Referral        Contact   `json:"referral"`
 	Organization    Contact   `json:"organization"`
+	PatientClass    string    `json:"patient_class"`
 	CreatedAt       time.Time `json:"created_at"`
 	Reports         []Report  `json:"reports"`
 }
@@ -229,21 +234,26 @@ type SnapshotItem struct {
 // Record is a critical callout record, the audit trail of one callout action:
 // one per report when done, one per order (LabReportID nil) for an attempt.
 type Record struct {
-	ID             int64          `json:"id"`
-	BillID         int64          `json:"bill_id"`
-	LabReportID    *int64         `json:"lab_report_id"`
-	Status         string         `json:"status"`
-	Methods        []string       `json:"methods"`
-	Recipients     []string       `json:"recipients"`
-	Comment        string         `json:"comment"`
-	NotifiedPerson string         `json:"notified_person"`
-	ReadBack       bool           `json:"read_back"`
-	NotifyToOthers *OtherContact  `json:"notify_to_others"`
-	Outcome        string         `json:"outcome"`
-	CreatedBy      string         `json:"created_by"`
-	CreatedAt      time.Time      `json:"created_at"`
-	Meta           *Meta          `json:"meta"`
-	Snapshot       []SnapshotItem `json:"snapshot"`
+	ID             int64         `json:"id"`
+	BillID         int64         `json:"bill_id"`
+	LabReportID    *int64        `json:"lab_report_id"`
+	Status         string        `json:"status"`
+	Methods        []string      `json:"methods"`
+	Recipients     []string      `json:"recipients"`
+	Comment        string        `json:"comment"`
+	NotifiedPerson string        `json:"notified_person"`
+	ReadBack       bool          `json:"read_back"`
+	NotifyToOthers *OtherContact `json:"notify_to_others"`
+	Outcome        string        `json:"outcome"`
+	// CalledAt is when the call was made: CreatedAt, the server's time,
+	// unless it was entered later with BackEntryReason. Zero on records
+	// made before it was kept.
+	CalledAt        time.Time      `json:"called_at"`
+	BackEntryReason string         `json:"back_entry_reason"`
+	CreatedBy       string         `json:"created_by"`
+	CreatedAt       time.Time      `json:"created_at"`
+	Meta            *Meta          `json:"meta"`
+	Snapshot        []SnapshotItem `json:"snapshot"`
 	// Restricted is set on a record as a user limited to departments sees
 	// it when its callout also covered reports they do not see: its
 	// comment is withheld (see VisibleRecord). Never stored.

@@ -2,18 +2,22 @@ package callout
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
 
 // NewOrder is an order as a lab system sends it, before it is stored.
 type NewOrder struct {
-	LabBillID       string      `json:"lab_bill_id"`
-	AccessionNumber string      `json:"accession_number"`
-	Patient         Contact     `json:"patient"`
-	Referral        Contact     `json:"referral"`
-	Organization    Contact     `json:"organization"`
-	Reports         []NewReport `json:"reports"`
+	LabBillID       string  `json:"lab_bill_id"`
+	AccessionNumber string  `json:"accession_number"`
+	Patient         Contact `json:"patient"`
+	Referral        Contact `json:"referral"`
+	Organization    Contact `json:"organization"`
+	// PatientClass (emergency, inpatient, outpatient or empty) picks the
+	// order's time target from the lab's targets.
+	PatientClass string      `json:"patient_class"`
+	Reports      []NewReport `json:"reports"`
 }
 
 // NewReport is one test of a new order. Dismissed defaults to false and
@@ -48,7 +52,11 @@ func BuildBill(o NewOrder, now time.Time) (Bill, error) {
 		Patient:         trimContact(o.Patient),
 		Referral:        trimContact(o.Referral),
 		Organization:    trimContact(o.Organization),
+		PatientClass:    strings.TrimSpace(o.PatientClass),
 		CreatedAt:       now,
+	}
+	if b.PatientClass != "" && !slices.Contains(PatientClasses, b.PatientClass) {
+		return Bill{}, Errorf(KindUnprocessable, "patient_class must be emergency, inpatient, outpatient or empty, not %q", b.PatientClass)
 	}
 	if b.LabBillID == "" {
 		return Bill{}, Errorf(KindUnprocessable, "lab_bill_id is required")

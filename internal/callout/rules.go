@@ -22,6 +22,10 @@ type Payload struct {
 	// Outcome is how the call went (see ResolveOutcome); empty, it is
 	// derived.
 	Outcome string `json:"outcome,omitempty"`
+	// CalledAt and BackEntryReason record a call made earlier (during a
+	// downtime) and entered now; see BackEntry.
+	CalledAt        *time.Time `json:"called_at,omitempty"`
+	BackEntryReason string     `json:"back_entry_reason,omitempty"`
 }
 
 // Methods lists the copies the payload asks for, in the order of the seed's
@@ -92,6 +96,8 @@ type ActivityData struct {
 	Recipients   []string     `json:"recipients"`
 	Comment      string       `json:"comment"`
 	Outcome      string       `json:"outcome"`
+	CalledAt     *time.Time   `json:"called_at,omitempty"`
+	BackEntry    string       `json:"back_entry_reason,omitempty"`
 	IsDraft      *bool        `json:"is_draft,omitempty"`
 	Transitions  []Transition `json:"transitions"`
 }
@@ -158,6 +164,11 @@ func Decide(p Principal, settings Settings, bill Bill, req Request, now time.Tim
 		return Plan{}, err
 	}
 	pl.Outcome = outcome
+	calledAt, backEntry, err := BackEntry(pl, now)
+	if err != nil {
+		return Plan{}, err
+	}
+	pl.BackEntryReason = backEntry
 
 	plan := Plan{At: now, Status: StatusDone}
 	if req.IsDraft {
@@ -175,17 +186,19 @@ func Decide(p Principal, settings Settings, bill Bill, req Request, now time.Tim
 	}
 
 	base := Record{
-		BillID:         bill.ID,
-		Status:         plan.Status,
-		Methods:        pl.Methods(),
-		Recipients:     pl.Recipients(),
-		Comment:        pl.Comment,
-		NotifiedPerson: pl.NotifiedPerson,
-		ReadBack:       pl.ReadBack,
-		NotifyToOthers: pl.NotifyToOthers,
-		Outcome:        outcome,
-		CreatedBy:      p.User,
-		CreatedAt:      now,
+		BillID:          bill.ID,
+		Status:          plan.Status,
+		Methods:         pl.Methods(),
+		Recipients:      pl.Recipients(),
+		Comment:         pl.Comment,
+		NotifiedPerson:  pl.NotifiedPerson,
+		ReadBack:        pl.ReadBack,
+		NotifyToOthers:  pl.NotifyToOthers,
+		Outcome:         outcome,
+		CalledAt:        calledAt,
+		BackEntryReason: backEntry,
+		CreatedBy:       p.User,
+		CreatedAt:       now,
 	}
 	if req.IsDraft {
 		// One order-level record; the selection is kept in meta so that the
@@ -208,8 +221,8 @@ func Decide(p Principal, settings Settings, bill Bill, req Request, now time.Tim
 	if !req.IsDraft {
 		plan.Deliveries = plannedDeliveries(bill, pl)
 	}
-	plan.Attempts = planAttempts(p, bill, plan, pl, req.IsDraft, outcome, now, now, "")
-	plan.Activity = activity(p, bill, plan, pl, req.IsDraft, now)
+	plan.Attempts = planAttempts(p, bill, plan, pl, req.IsDraft, outcome, calledAt, now, backEntry)
+	plan.Activity = activity(p, bill, plan, pl, req.IsDraft, now, calledAt)
 	return plan, nil
 }
 
@@ -269,7 +282,7 @@ func snapshot(r Report) []SnapshotItem {
 // activity builds the entry in the seed system's text format, for example
 // "Callout done by - Asha, Callout for - Serum Electrolytes, Method - Email,
 // Recipients - Referral, Comment - Informed Dr. Rao".
-func activity(p Principal, bill Bill, plan Plan, pl Payload, draft bool, now time.Time) Activity {
+func activity(p Principal, bill Bill, plan Plan, pl Payload, draft bool, now, calledAt time.Time) Activity {
 	names := make([]string, 0, len(plan.Selected))
 	ids := make([]int64, 0, len(plan.Selected))
 	for _, r := range plan.Selected {
@@ -285,8 +298,14 @@ func activity(p Principal, bill Bill, plan Plan, pl Payload, draft bool, now tim
 	}
 	// Every part is always there, empty or not, as in the seed system's
 	// format string: readers of the log split on these labels.
+	who := p.User
+	if pl.BackEntryReason != "" {
+		// Inside the first part, so readers splitting on the labels are
+		// not misled; the entry's own time is the server's.
+		who += " (entered later: called " + calledAt.Format("2006-01-02 15:04 UTC") + ", " + pl.BackEntryReason + ")"
+	}
 	parts := []string{
-		verb + p.User,
+		verb + who,
 		"Callout for - " + strings.Join(names, ", "),
 		"Method - " + method,
 		"Recipients - " + strings.Join(recipients, ", "),
@@ -301,6 +320,9 @@ func activity(p Principal, bill Bill, plan Plan, pl Payload, draft bool, now tim
 	}
 	if draft {
 		data.IsDraft = &draft
+	}
+	if pl.BackEntryReason != "" {
+		data.CalledAt, data.BackEntry = &calledAt, pl.BackEntryReason
 	}
 	raw, err := json.Marshal(data)
 	if err != nil {

@@ -293,8 +293,17 @@ func (s *Service) Bill(ctx context.Context, p Principal, billID int64) (BillView
 	if err != nil {
 		return BillView{}, err
 	}
+	rows, err := s.Store.Attempts(ctx, p.LabID, billID)
+	if err != nil {
+		return BillView{}, err
+	}
+	target, now := TargetMinutes(set, b.PatientClass), s.Now()
 	for i := range b.Reports {
 		b.Reports[i].CanCallout = b.Reports[i].Actionable()
+		if b.Reports[i].State.Critical() {
+			c := ReportClock(b.Reports[i], target, rows, now)
+			b.Reports[i].Clock = &c
+		}
 	}
 	v := BillView{Bill: b, AdditionalInstruction: set.AdditionalInstruction}
 	if d != nil {

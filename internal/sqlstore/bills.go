@@ -90,13 +90,13 @@ func (s *Store) CreateBill(ctx context.Context, labID int64, b callout.Bill, ide
 			INSERT INTO bills (lab_id, lab_bill_id, accession_number,
 			    patient_name, patient_email, patient_fax, patient_phone,
 			    referral_name, referral_email, referral_fax, referral_phone,
-			    organization_name, organization_email, organization_fax, organization_phone, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+			    organization_name, organization_email, organization_fax, organization_phone, created_at, patient_class)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 			RETURNING id`,
 			labID, b.LabBillID, b.AccessionNumber,
 			b.Patient.Name, b.Patient.Email, b.Patient.Fax, b.Patient.Phone,
 			b.Referral.Name, b.Referral.Email, b.Referral.Fax, b.Referral.Phone,
-			b.Organization.Name, b.Organization.Email, b.Organization.Fax, b.Organization.Phone, b.CreatedAt,
+			b.Organization.Name, b.Organization.Email, b.Organization.Fax, b.Organization.Phone, b.CreatedAt, b.PatientClass,
 		).Scan(&out.ID)
 		if isUnique(err) {
 			return callout.Errorf(callout.KindConflict, "Order ID %s already exists in this lab", b.LabBillID)
@@ -160,13 +160,13 @@ func (s *Store) CreateBill(ctx context.Context, labID int64, b callout.Bill, ide
 const billColumns = `b.id, b.lab_id, b.lab_bill_id, b.accession_number,
 	b.patient_name, b.patient_email, b.patient_fax, b.patient_phone,
 	b.referral_name, b.referral_email, b.referral_fax, b.referral_phone,
-	b.organization_name, b.organization_email, b.organization_fax, b.organization_phone, b.created_at`
+	b.organization_name, b.organization_email, b.organization_fax, b.organization_phone, b.created_at, b.patient_class`
 
 func billDest(b *callout.Bill) []any {
 	return []any{&b.ID, &b.LabID, &b.LabBillID, &b.AccessionNumber,
 		&b.Patient.Name, &b.Patient.Email, &b.Patient.Fax, &b.Patient.Phone,
 		&b.Referral.Name, &b.Referral.Email, &b.Referral.Fax, &b.Referral.Phone,
-		&b.Organization.Name, &b.Organization.Email, &b.Organization.Fax, &b.Organization.Phone, &b.CreatedAt}
+		&b.Organization.Name, &b.Organization.Email, &b.Organization.Fax, &b.Organization.Phone, &b.CreatedAt, &b.PatientClass}
 }
 
 func billNotFound(billID int64) error {
@@ -247,19 +247,24 @@ func (s *Store) Bill(ctx context.Context, labID, billID int64) (callout.Bill, er
 }
 
 const recordColumns = `id, bill_id, lab_report_id, status, methods, recipients, comment, notified_person,
-	read_back, notify_to_others, created_by, created_at, meta, snapshot, outcome`
+	read_back, notify_to_others, created_by, created_at, meta, snapshot, outcome, called_at, back_entry_reason`
 
 func scanRecord(sc interface{ Scan(...any) error }) (callout.Record, error) {
 	var r callout.Record
 	var methods, recipients, snapshot string
 	var others, meta sql.NullString
 	var reportID sql.NullInt64
+	var calledAt sql.NullTime
 	err := sc.Scan(&r.ID, &r.BillID, &reportID, &r.Status, &methods, &recipients, &r.Comment, &r.NotifiedPerson,
-		&r.ReadBack, &others, &r.CreatedBy, &r.CreatedAt, &meta, &snapshot, &r.Outcome)
+		&r.ReadBack, &others, &r.CreatedBy, &r.CreatedAt, &meta, &snapshot, &r.Outcome, &calledAt, &r.BackEntryReason)
 	if err != nil {
 		return r, err
 	}
 	r.CreatedAt = r.CreatedAt.UTC()
+	r.CalledAt = r.CreatedAt
+	if calledAt.Valid {
+		r.CalledAt = calledAt.Time.UTC()
+	}
 	if reportID.Valid {
 		r.LabReportID = &reportID.Int64
 	}

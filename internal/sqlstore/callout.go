@@ -115,7 +115,7 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, labID int64, plan cal
 		others = string(b)
 	}
 	args := []any{labID, base.BillID, base.Status, string(methods), string(recipients), base.Comment,
-		base.NotifiedPerson, base.ReadBack, others, base.CreatedBy, base.CreatedAt, base.Outcome}
+		base.NotifiedPerson, base.ReadBack, others, base.CreatedBy, base.CreatedAt, base.Outcome, base.CalledAt, base.BackEntryReason}
 	values := make([]string, 0, len(plan.Records))
 	for _, r := range plan.Records {
 		var reportID any
@@ -130,11 +130,11 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, labID int64, plan cal
 		snapshot, _ := json.Marshal(r.Snapshot)
 		args = append(args, reportID, meta, string(snapshot))
 		n := len(args)
-		values = append(values, fmt.Sprintf("($1, $2, CAST($%d AS BIGINT), $3, $4, $5, $6, $7, $8, $9, $10, $11, $%d, $%d, $12)", n-2, n-1, n))
+		values = append(values, fmt.Sprintf("($1, $2, CAST($%d AS BIGINT), $3, $4, $5, $6, $7, $8, $9, $10, $11, $%d, $%d, $12, $13, $14)", n-2, n-1, n))
 	}
 	rows, err := tx.QueryContext(ctx, `
 		INSERT INTO critical_callouts (lab_id, bill_id, lab_report_id, status, methods, recipients, comment,
-		    notified_person, read_back, notify_to_others, created_by, created_at, meta, snapshot, outcome)
+		    notified_person, read_back, notify_to_others, created_by, created_at, meta, snapshot, outcome, called_at, back_entry_reason)
 		VALUES `+strings.Join(values, ", ")+`
 		RETURNING id, lab_report_id`, args...)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -169,5 +170,67 @@ func runAttemptLog(t *testing.T, e Engine) {
 		require.NoError(t, err)
 		require.Len(t, all, 4)
 		require.Equal(t, "No answer", all[1].Comment)
+	})
+
+	t.Run("BackEntryKeepsBothTimesAndTheClockUsesCalledAt", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixture(t, e, callout.Settings{})
+		_, err := f.Svc.UpdateSettings(ctx, f.Admin, callout.SettingsPatch{Targets: &map[string]int{"emergency": 15}})
+		require.NoError(t, err)
+		o := Order("B1", 2)
+		o.PatientClass = "emergency"
+		c := f.Create(t, o)
+		ids := ReportIDs(c)
+		b, err := f.Store.Bill(ctx, f.Lab, c.ID)
+		require.NoError(t, err)
+		released := b.Reports[0].ResultedAt
+		now := released.Add(6 * time.Hour)
+		f.Svc.Now = func() time.Time { return now }
+
+		req := Done(ids[0])
+		calledAt := released.Add(9 * time.Minute)
+		req.Payload.CalledAt = &calledAt
+		req.Payload.BackEntryReason = "LIS downtime, paper log"
+		before := Dump(t, f.Store.DB)
+		bad := req
+		bad.Payload.BackEntryReason = ""
+		_, err = f.Svc.Callout(ctx, f.Staff, c.ID, bad, nil)
+		require.Equal(t, callout.KindUnprocessable, callout.ErrorKind(err))
+		future := now.Add(time.Minute)
+		bad = req
+		bad.Payload.CalledAt = &future
+		_, err = f.Svc.Callout(ctx, f.Staff, c.ID, bad, nil)
+		require.Equal(t, callout.KindUnprocessable, callout.ErrorKind(err))
+		require.Equal(t, before, Dump(t, f.Store.DB))
+
+		_, err = f.Svc.Callout(ctx, f.Staff, c.ID, req, nil)
+		require.NoError(t, err)
+		rows, err := f.Svc.Attempts(ctx, f.Staff, c.ID)
+		require.NoError(t, err)
+		require.Len(t, rows, 1)
+		require.Equal(t, calledAt, rows[0].CalledAt)
+		require.Equal(t, now, rows[0].RecordedAt)
+		require.Equal(t, "LIS downtime, paper log", rows[0].BackEntryReason)
+		recs, err := f.Store.Records(ctx, f.Lab, c.ID)
+		require.NoError(t, err)
+		require.Equal(t, calledAt, recs[0].CalledAt)
+		require.Equal(t, now, recs[0].CreatedAt)
+		require.Equal(t, "LIS downtime, paper log", recs[0].BackEntryReason)
+		acts, err := f.Store.Activity(ctx, f.Lab, callout.ActivityFilter{BillID: &c.ID, Limit: 10})
+		require.NoError(t, err)
+		require.Contains(t, acts[0].Message, "Callout done by - Asha (entered later: called "+calledAt.Format("2006-01-02 15:04")+" UTC, LIS downtime, paper log), Callout for - ")
+
+		v, err := f.Svc.Bill(ctx, f.Staff, c.ID)
+		require.NoError(t, err)
+		require.Equal(t, "emergency", v.PatientClass)
+		k := v.Reports[0].Clock
+		require.NotNil(t, k)
+		require.Equal(t, released.Add(15*time.Minute), k.DueAt, "the emergency target")
+		require.Equal(t, calledAt, *k.DoneAt)
+		require.InDelta(t, 9.0, *k.MinutesToDone, 0.05)
+		require.False(t, k.Overdue, "on time by the time of the call, not of its entry")
+		pending := v.Reports[1].Clock
+		require.Nil(t, pending.DoneAt)
+		require.True(t, pending.Overdue)
 	})
 }
