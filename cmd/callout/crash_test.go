@@ -122,7 +122,7 @@ func TestKillDuringCallouts(t *testing.T) {
 				for i := range next {
 					o := orders[i]
 					b, _ := json.Marshal(o.ids)
-					body := fmt.Sprintf(`{"lab_report_ids":%s,"callout_payload":{"sendEmail":true,"is_patient":true,"is_referral":true,"is_organization":true}}`, b)
+					body := fmt.Sprintf(`{"lab_report_ids":%s,"callout_payload":{"notified_person":"Dr. Rao","sendEmail":true,"is_patient":true,"is_referral":true,"is_organization":true}}`, b)
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 					status, err := post(ctx, c, fmt.Sprintf("/api/v1/bills/%d/callouts", o.bill), body)
 					cancel()

@@ -154,7 +154,7 @@ func TestDelivery(t *testing.T) {
 
 			// An attempt sends nothing.
 			c.callout(bill, ids, true, `{"sendEmail":true,"is_referral":true}`)
-			res := c.callout(bill, ids, false, `{"sendEmail":true,"sendFax":true,"is_patient":true,"is_referral":true,
+			res := c.callout(bill, ids, false, `{"notified_person":"Dr. Rao","sendEmail":true,"sendFax":true,"is_patient":true,"is_referral":true,
 				"comment":"Informed Dr. Rao, read back","notified_person":"Dr. Rao","read_back":true,
 				"notify_to_others":{"name":"Dr. Covering","email":"cover@hospital.example","fax":"","contactNumber":"555"}}`)
 			calloutIDs := res["callouts"].([]any)
@@ -208,7 +208,7 @@ func TestDelivery(t *testing.T) {
 
 			// A done callout without sendEmail sends nothing more.
 			bill2, ids2 := c.order("ORD-2")
-			c.callout(bill2, ids2[:1], false, `{"sendEmail":false,"is_referral":true}`)
+			c.callout(bill2, ids2[:1], false, `{"notified_person":"Dr. Rao","sendEmail":false,"is_referral":true}`)
 			time.Sleep(300 * time.Millisecond)
 			require.Len(t, smtp.Messages(), 4)
 			require.Empty(t, c.deliveries(bill2))
@@ -221,7 +221,7 @@ func TestDelivery(t *testing.T) {
 			url, _ := serveEnv(t, deliveryEnv(smtp), db)
 			c := newLab(t, db, url, "--hide-patient-name")
 			bill, ids := c.order("ORD-9")
-			c.callout(bill, ids[:1], false, `{"sendEmail":true,"is_patient":true,"comment":"private note"}`)
+			c.callout(bill, ids[:1], false, `{"notified_person":"Dr. Rao","sendEmail":true,"is_patient":true,"comment":"private note"}`)
 			c.waitStatus(bill, 1, "sent")
 			m := smtp.WaitFor(1, 10*time.Second)[0]
 			html, text, _ := parts(t, m)
@@ -243,7 +243,7 @@ func TestDelivery(t *testing.T) {
 			url, _ := serveEnv(t, deliveryEnv(smtp), db)
 			c := newLab(t, db, url)
 			bill, ids := c.order("ORD-3")
-			c.callout(bill, ids, false, `{"sendEmail":true,"is_referral":true}`)
+			c.callout(bill, ids, false, `{"notified_person":"Dr. Rao","sendEmail":true,"is_referral":true}`)
 			ds := c.waitStatus(bill, 1, "failed")
 			require.Contains(t, ds[0]["last_error"], "550")
 			id := int64(ds[0]["id"].(float64))
@@ -279,7 +279,7 @@ func TestDelivery(t *testing.T) {
 			var bills []int64
 			for i := range 5 {
 				bill, ids := c.order(fmt.Sprintf("OUT-%d", i))
-				c.callout(bill, ids, false, `{"sendEmail":true,"is_patient":true,"is_referral":true}`)
+				c.callout(bill, ids, false, `{"notified_person":"Dr. Rao","sendEmail":true,"is_patient":true,"is_referral":true}`)
 				bills = append(bills, bill)
 			}
 			// Attempts fail while the server is down; nothing gives up.
@@ -323,7 +323,7 @@ func TestDelivery(t *testing.T) {
 			status, m = c.do("PUT", "/api/v1/lab/templates/email", `{"template":"<h1>ALERT {{ lab_bill_id }}</h1>{% for r in reports %}<p>{{ r.test_name }}</p>{% endfor %}"}`)
 			require.Equal(t, 200, status, m)
 			bill, ids := c.order("ORD-T")
-			c.callout(bill, ids, false, `{"sendEmail":true,"is_referral":true}`)
+			c.callout(bill, ids, false, `{"notified_person":"Dr. Rao","sendEmail":true,"is_referral":true}`)
 			html, _, _ := parts(t, smtp.WaitFor(1, 10*time.Second)[0])
 			require.Contains(t, html, "<h1>ALERT ORD-T</h1>")
 		})
@@ -355,7 +355,7 @@ func TestSeparateWorker(t *testing.T) {
 		require.Eventually(t, func() bool { return strings.Contains(out.String(), "worker running") }, 20*time.Second, 10*time.Millisecond)
 
 		bill, ids := c.order("ORD-W")
-		c.callout(bill, ids, false, `{"sendEmail":true,"is_referral":true}`)
+		c.callout(bill, ids, false, `{"notified_person":"Dr. Rao","sendEmail":true,"is_referral":true}`)
 		c.waitStatus(bill, 1, "sent")
 		require.Len(t, smtp.WaitFor(1, 5*time.Second), 1)
 		require.Eventually(t, func() bool {

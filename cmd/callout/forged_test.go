@@ -35,7 +35,7 @@ func TestOrderIDCannotForgeEmailLines(t *testing.T) {
 			for _, r := range m["reports"].([]any) {
 				ids = append(ids, int64(r.(map[string]any)["id"].(float64)))
 			}
-			c.callout(bill, ids, false, `{"sendEmail":true,"is_referral":true}`)
+			c.callout(bill, ids, false, `{"notified_person":"Dr. Rao","sendEmail":true,"is_referral":true}`)
 			msgs := smtp.WaitFor(1, 10*time.Second)
 			require.NotEmpty(t, msgs)
 			_, text, _ := parts(t, msgs[0])

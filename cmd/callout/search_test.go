@@ -46,7 +46,7 @@ func TestWorklistSearch(t *testing.T) {
 			"prefixes of patient and test name, both orders")
 		require.Empty(t, search("nobody", "1,2,4"))
 
-		c.callout(bill, ids[:1], false, `{"is_referral":true}`)
+		c.callout(bill, ids[:1], false, `{"notified_person":"Dr. Rao","is_referral":true}`)
 		require.Eventually(t, func() bool { return len(search("ORD-77", "2")) == 1 }, 20*time.Second, 50*time.Millisecond,
 			"the callout's sync moves the report to done in the index")
 		first := search("ORD-77", "2")[0].(map[string]any)

@@ -425,12 +425,12 @@ func seed(ctx context.Context, svc *callout.Service, n, size int) (int64, []orde
 			o.reports = append(o.reports, r.ID)
 		}
 		o.body, err = json.Marshal(callout.Request{LabReportIDs: o.reports, Payload: callout.Payload{
-			IsReferral: true, Comment: "Informed Dr. Rao by phone"}})
+			IsReferral: true, Comment: "Informed Dr. Rao by phone", NotifiedPerson: "Dr. Rao, referring physician"}})
 		if err != nil {
 			return 0, nil, "", err
 		}
 		o.emailBody, err = json.Marshal(callout.Request{LabReportIDs: o.reports, Payload: callout.Payload{
-			SendEmail: true, IsPatient: true, IsReferral: true, Comment: "Informed Dr. Rao by phone"}})
+			SendEmail: true, IsPatient: true, IsReferral: true, Comment: "Informed Dr. Rao by phone", NotifiedPerson: "Dr. Rao, referring physician"}})
 		if err != nil {
 			return 0, nil, "", err
 		}

@@ -70,9 +70,7 @@ func (s *Service) Replay(ctx context.Context, p Principal, key string) (*StoredR
 // CreateLab creates a lab with the given settings and returns its id.
 func (s *Service) CreateLab(ctx context.Context, set Settings) (int64, error) {
 	set.Name = strings.TrimSpace(set.Name)
-	if set.TargetMinutes == 0 {
-		set.TargetMinutes = DefaultTargetMinutes
-	}
+	set = WithDefaults(set)
 	if err := ValidateSettings(set); err != nil {
 		return 0, err
 	}

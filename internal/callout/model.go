@@ -84,11 +84,58 @@ type Settings struct {
 	HidePatientName       bool   `json:"hide_patient_name"`
 	AdditionalInstruction string `json:"additional_instruction"`
 	TargetMinutes         int    `json:"target_minutes"`
+	// RequireNotifiedPerson: a done callout must name the person reached.
+	// Every new lab starts with it on (the store ignores the value given
+	// to CreateLab); an admin may turn it off.
+	RequireNotifiedPerson bool `json:"require_notified_person"`
+	// Targets are per patient class time targets in minutes (keys
+	// emergency, inpatient, outpatient); a class without one uses
+	// TargetMinutes.
+	Targets map[string]int `json:"targets"`
+	// CompliancePercent and ActionPercent are the compliance report's
+	// thresholds: the share of callouts within target the lab aims at, and
+	// the share below which it must act.
+	CompliancePercent float64 `json:"compliance_target_percent"`
+	ActionPercent     float64 `json:"compliance_action_percent"`
+	// Timezone is the IANA zone the compliance report's days are in.
+	Timezone string `json:"timezone"`
 }
 
 // DefaultTargetMinutes is the time to callout most hospitals set (CLSI GP47
 // allows an hour; 30 minutes is the common local target).
 const DefaultTargetMinutes = 30
+
+// The compliance thresholds most labs set: every callout within target,
+// and action below 95 %.
+const (
+	DefaultCompliancePercent = 100
+	DefaultActionPercent     = 95
+)
+
+// Target classes pick an order's time target from the lab's Targets; an
+// order's patient class (HL7 table 0004, PV1-2) E, I and O map to them.
+const (
+	ClassEmergency  = "emergency"
+	ClassInpatient  = "inpatient"
+	ClassOutpatient = "outpatient"
+)
+
+// TargetClasses lists the classes a lab may set a target for.
+var TargetClasses = []string{ClassEmergency, ClassInpatient, ClassOutpatient}
+
+// TargetClass is the target class of a patient class (table 0004): E, I
+// and O have one; the others, and "", use the lab's target_minutes.
+func TargetClass(patientClass string) string {
+	switch patientClass {
+	case "E":
+		return ClassEmergency
+	case "I":
+		return ClassInpatient
+	case "O":
+		return ClassOutpatient
+	}
+	return ""
+}
 
 // Lab is the tenant.
 type Lab struct {
@@ -134,6 +181,10 @@ type Report struct {
 	// CollectedAt is when the specimen was taken (HL7 OBR-7); nil when
 	// unknown. The callout clock starts at ResultedAt, never here.
 	CollectedAt *time.Time `json:"collected_at"`
+	// Clock is the report's time to callout (due_at, first_attempt_at,
+	// done_at, minutes_to_done, overdue), filled in for views of critical
+	// reports.
+	*Clock
 }
 
 // Actionable reports whether the report may be included in a callout: it has
@@ -218,20 +269,26 @@ type SnapshotItem struct {
 // Record is a critical callout record, the audit trail of one callout action:
 // one per report when done, one per order (LabReportID nil) for an attempt.
 type Record struct {
-	ID             int64          `json:"id"`
-	BillID         int64          `json:"bill_id"`
-	LabReportID    *int64         `json:"lab_report_id"`
-	Status         string         `json:"status"`
-	Methods        []string       `json:"methods"`
-	Recipients     []string       `json:"recipients"`
-	Comment        string         `json:"comment"`
-	NotifiedPerson string         `json:"notified_person"`
-	ReadBack       bool           `json:"read_back"`
-	NotifyToOthers *OtherContact  `json:"notify_to_others"`
-	CreatedBy      string         `json:"created_by"`
-	CreatedAt      time.Time      `json:"created_at"`
-	Meta           *Meta          `json:"meta"`
-	Snapshot       []SnapshotItem `json:"snapshot"`
+	ID             int64         `json:"id"`
+	BillID         int64         `json:"bill_id"`
+	LabReportID    *int64        `json:"lab_report_id"`
+	Status         string        `json:"status"`
+	Methods        []string      `json:"methods"`
+	Recipients     []string      `json:"recipients"`
+	Comment        string        `json:"comment"`
+	NotifiedPerson string        `json:"notified_person"`
+	ReadBack       bool          `json:"read_back"`
+	NotifyToOthers *OtherContact `json:"notify_to_others"`
+	Outcome        string        `json:"outcome"`
+	// CalledAt is when the call was made: CreatedAt, the server's time,
+	// unless it was entered later with BackEntryReason. Zero on records
+	// made before it was kept.
+	CalledAt        time.Time      `json:"called_at"`
+	BackEntryReason string         `json:"back_entry_reason"`
+	CreatedBy       string         `json:"created_by"`
+	CreatedAt       time.Time      `json:"created_at"`
+	Meta            *Meta          `json:"meta"`
+	Snapshot        []SnapshotItem `json:"snapshot"`
 	// Restricted is set on a record as a user limited to departments sees
 	// it when its callout also covered reports they do not see: its
 	// comment is withheld (see VisibleRecord). Never stored.

@@ -19,6 +19,13 @@ type Payload struct {
 	NotifiedPerson string        `json:"notified_person"`
 	ReadBack       bool          `json:"read_back"`
 	NotifyToOthers *OtherContact `json:"notify_to_others"`
+	// Outcome is how the call went (see ResolveOutcome); empty, it is
+	// derived.
+	Outcome string `json:"outcome,omitempty"`
+	// CalledAt and BackEntryReason record a call made earlier (during a
+	// downtime) and entered now; see BackEntry.
+	CalledAt        *time.Time `json:"called_at,omitempty"`
+	BackEntryReason string     `json:"back_entry_reason,omitempty"`
 }
 
 // Methods lists the copies the payload asks for, in the order of the seed's
@@ -75,6 +82,9 @@ type Plan struct {
 	Records     []Record     // unsaved callout records (IDs zero)
 	Activity    Activity     // the activity entry (ID zero)
 	Deliveries  []Delivery   // email and fax copies to send after commit (done callouts only)
+	// Attempts are the attempt log rows, one per selected report, which
+	// the store numbers and appends; nothing ever updates them.
+	Attempts []AttemptEntry
 }
 
 // ActivityData is the structured part of a callout's activity entry.
@@ -85,6 +95,9 @@ type ActivityData struct {
 	Method       string       `json:"method"`
 	Recipients   []string     `json:"recipients"`
 	Comment      string       `json:"comment"`
+	Outcome      string       `json:"outcome"`
+	CalledAt     *time.Time   `json:"called_at,omitempty"`
+	BackEntry    string       `json:"back_entry_reason,omitempty"`
 	IsDraft      *bool        `json:"is_draft,omitempty"`
 	Transitions  []Transition `json:"transitions"`
 }
@@ -142,7 +155,20 @@ func Decide(p Principal, settings Settings, bill Bill, req Request, now time.Tim
 		if err := checkRecipients(bill, pl); err != nil {
 			return Plan{}, err
 		}
+		if settings.RequireNotifiedPerson && pl.NotifiedPerson == "" {
+			return Plan{}, Errorf(KindUnprocessable, "a done callout needs notified_person: the name and role of the person reached")
+		}
 	}
+	outcome, err := ResolveOutcome(req.IsDraft, pl)
+	if err != nil {
+		return Plan{}, err
+	}
+	pl.Outcome = outcome
+	calledAt, backEntry, err := BackEntry(pl, now)
+	if err != nil {
+		return Plan{}, err
+	}
+	pl.BackEntryReason = backEntry
 
 	plan := Plan{At: now, Status: StatusDone}
 	if req.IsDraft {
@@ -160,16 +186,19 @@ func Decide(p Principal, settings Settings, bill Bill, req Request, now time.Tim
 	}
 
 	base := Record{
-		BillID:         bill.ID,
-		Status:         plan.Status,
-		Methods:        pl.Methods(),
-		Recipients:     pl.Recipients(),
-		Comment:        pl.Comment,
-		NotifiedPerson: pl.NotifiedPerson,
-		ReadBack:       pl.ReadBack,
-		NotifyToOthers: pl.NotifyToOthers,
-		CreatedBy:      p.User,
-		CreatedAt:      now,
+		BillID:          bill.ID,
+		Status:          plan.Status,
+		Methods:         pl.Methods(),
+		Recipients:      pl.Recipients(),
+		Comment:         pl.Comment,
+		NotifiedPerson:  pl.NotifiedPerson,
+		ReadBack:        pl.ReadBack,
+		NotifyToOthers:  pl.NotifyToOthers,
+		Outcome:         outcome,
+		CalledAt:        calledAt,
+		BackEntryReason: backEntry,
+		CreatedBy:       p.User,
+		CreatedAt:       now,
 	}
 	if req.IsDraft {
 		// One order-level record; the selection is kept in meta so that the
@@ -192,7 +221,8 @@ func Decide(p Principal, settings Settings, bill Bill, req Request, now time.Tim
 	if !req.IsDraft {
 		plan.Deliveries = plannedDeliveries(bill, pl)
 	}
-	plan.Activity = activity(p, bill, plan, pl, req.IsDraft, now)
+	plan.Attempts = planAttempts(p, bill, plan, pl, req.IsDraft, outcome, calledAt, now, backEntry)
+	plan.Activity = activity(p, bill, plan, pl, req.IsDraft, now, calledAt)
 	return plan, nil
 }
 
@@ -253,7 +283,7 @@ func snapshot(r Report) []SnapshotItem {
 // activity builds the entry in the seed system's text format, for example
 // "Callout done by - Asha, Callout for - Serum Electrolytes, Method - Email,
 // Recipients - Referral, Comment - Informed Dr. Rao".
-func activity(p Principal, bill Bill, plan Plan, pl Payload, draft bool, now time.Time) Activity {
+func activity(p Principal, bill Bill, plan Plan, pl Payload, draft bool, now, calledAt time.Time) Activity {
 	names := make([]string, 0, len(plan.Selected))
 	ids := make([]int64, 0, len(plan.Selected))
 	for _, r := range plan.Selected {
@@ -269,20 +299,31 @@ func activity(p Principal, bill Bill, plan Plan, pl Payload, draft bool, now tim
 	}
 	// Every part is always there, empty or not, as in the seed system's
 	// format string: readers of the log split on these labels.
+	who := p.User
+	if pl.BackEntryReason != "" {
+		// Inside the first part, so readers splitting on the labels are
+		// not misled; the entry's own time is the server's.
+		who += " (entered later: called " + calledAt.Format("2006-01-02 15:04 UTC") + ", " + pl.BackEntryReason + ")"
+	}
 	parts := []string{
-		verb + p.User,
+		verb + who,
 		"Callout for - " + strings.Join(names, ", "),
 		"Method - " + method,
 		"Recipients - " + strings.Join(recipients, ", "),
+		// Before the comment, which is free text and so stays last.
+		"Outcome - " + OutcomeText(pl.Outcome),
 		"Comment - " + pl.Comment,
 	}
 
 	data := ActivityData{
 		BillID: bill.ID, LabReportIDs: ids, CalloutFor: names, Method: method,
-		Recipients: recipients, Comment: pl.Comment, Transitions: plan.Transitions,
+		Recipients: recipients, Comment: pl.Comment, Outcome: pl.Outcome, Transitions: plan.Transitions,
 	}
 	if draft {
 		data.IsDraft = &draft
+	}
+	if pl.BackEntryReason != "" {
+		data.CalledAt, data.BackEntry = &calledAt, pl.BackEntryReason
 	}
 	raw, err := json.Marshal(data)
 	if err != nil {

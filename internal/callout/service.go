@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 )
@@ -38,6 +39,8 @@ type Store interface {
 	// Draft returns the order's current attempt, or nil when there is none.
 	Draft(ctx context.Context, labID, billID int64) (*Record, error)
 	Records(ctx context.Context, labID, billID int64) ([]Record, error)
+	// Attempts returns the order's attempt log, oldest first.
+	Attempts(ctx context.Context, labID, billID int64) ([]AttemptEntry, error)
 	Activity(ctx context.Context, labID int64, f ActivityFilter) ([]Activity, error)
 	Worklist(ctx context.Context, labID int64, f WorklistFilter) ([]WorklistItem, error)
 
@@ -290,8 +293,17 @@ func (s *Service) Bill(ctx context.Context, p Principal, billID int64) (BillView
 	if err != nil {
 		return BillView{}, err
 	}
+	rows, err := s.Store.Attempts(ctx, p.LabID, billID)
+	if err != nil {
+		return BillView{}, err
+	}
+	target, now := TargetMinutes(set, b.PatientClass), s.Now()
 	for i := range b.Reports {
 		b.Reports[i].CanCallout = b.Reports[i].Actionable()
+		if b.Reports[i].State.Critical() {
+			c := ReportClock(b.Reports[i], target, rows, now)
+			b.Reports[i].Clock = &c
+		}
 	}
 	v := BillView{Bill: b, AdditionalInstruction: set.AdditionalInstruction}
 	if d != nil {
@@ -343,6 +355,21 @@ func (s *Service) visibleBill(ctx context.Context, p Principal, billID int64) (B
 func (s *Service) Records(ctx context.Context, p Principal, billID int64) ([]Record, error) {
 	v, err := s.view(ctx, p, billID)
 	return v.records, err
+}
+
+// Attempts returns the order's attempt log, oldest first: every report's
+// attempts and done callouts, numbered per report. A user limited to
+// departments sees the rows of their reports only (VisibleAttempts).
+func (s *Service) Attempts(ctx context.Context, p Principal, billID int64) ([]AttemptEntry, error) {
+	full, _, err := s.bills(ctx, p, billID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.Store.Attempts(ctx, p.LabID, billID)
+	if err != nil {
+		return nil, err
+	}
+	return VisibleAttempts(p, full, rows), nil
 }
 
 // Activity returns activity entries, newest first; for a user limited to
@@ -402,6 +429,12 @@ type SettingsPatch struct {
 	HidePatientName       *bool   `json:"hide_patient_name"`
 	AdditionalInstruction *string `json:"additional_instruction"`
 	TargetMinutes         *int    `json:"target_minutes"`
+	RequireNotifiedPerson *bool   `json:"require_notified_person"`
+	// Targets replaces the per patient class targets as a whole.
+	Targets           *map[string]int `json:"targets"`
+	CompliancePercent *float64        `json:"compliance_target_percent"`
+	ActionPercent     *float64        `json:"compliance_action_percent"`
+	Timezone          *string         `json:"timezone"`
 }
 
 // UpdateSettings changes the caller's lab settings; admins only.
@@ -428,6 +461,21 @@ func (s *Service) UpdateSettings(ctx context.Context, p Principal, patch Setting
 		if patch.TargetMinutes != nil {
 			set.TargetMinutes = *patch.TargetMinutes
 		}
+		if patch.RequireNotifiedPerson != nil {
+			set.RequireNotifiedPerson = *patch.RequireNotifiedPerson
+		}
+		if patch.Targets != nil {
+			set.Targets = *patch.Targets
+		}
+		if patch.CompliancePercent != nil {
+			set.CompliancePercent = *patch.CompliancePercent
+		}
+		if patch.ActionPercent != nil {
+			set.ActionPercent = *patch.ActionPercent
+		}
+		if patch.Timezone != nil {
+			set.Timezone = strings.TrimSpace(*patch.Timezone)
+		}
 		return ValidateSettings(*set)
 	})
 }
@@ -449,8 +497,56 @@ func ValidateSettings(s Settings) error {
 		return Errorf(KindUnprocessable, "additional_instruction is longer than %d bytes", maxComment)
 	case s.TargetMinutes < 1 || s.TargetMinutes > 24*60:
 		return Errorf(KindUnprocessable, "target_minutes must be between 1 and 1440")
+	case s.CompliancePercent < 0 || s.CompliancePercent > 100 || s.ActionPercent < 0 || s.ActionPercent > 100:
+		return Errorf(KindUnprocessable, "compliance_target_percent and compliance_action_percent must be between 0 and 100")
+	case s.ActionPercent > s.CompliancePercent:
+		return Errorf(KindUnprocessable, "compliance_action_percent (%g) may not be above compliance_target_percent (%g)", s.ActionPercent, s.CompliancePercent)
+	}
+	for class, m := range s.Targets {
+		if !slices.Contains(TargetClasses, class) {
+			return Errorf(KindUnprocessable, "targets may name only emergency, inpatient and outpatient, not %q", class)
+		}
+		if m < 1 || m > 24*60 {
+			return Errorf(KindUnprocessable, "the %s target must be between 1 and 1440 minutes", class)
+		}
+	}
+	if _, err := s.Location(); err != nil {
+		return err
 	}
 	return nil
+}
+
+// WithDefaults fills in the settings a new lab gets when none are given.
+func WithDefaults(s Settings) Settings {
+	if s.TargetMinutes == 0 {
+		s.TargetMinutes = DefaultTargetMinutes
+	}
+	if s.CompliancePercent == 0 && s.ActionPercent == 0 {
+		s.CompliancePercent, s.ActionPercent = DefaultCompliancePercent, DefaultActionPercent
+	}
+	if s.Timezone == "" {
+		s.Timezone = "UTC"
+	}
+	if s.Targets == nil {
+		s.Targets = map[string]int{}
+	}
+	s.RequireNotifiedPerson = true
+	return s
+}
+
+// Location returns the lab's time zone.
+func (s Settings) Location() (*time.Location, error) {
+	if s.Timezone == "" {
+		return time.UTC, nil
+	}
+	if len(s.Timezone) > 64 {
+		return nil, Errorf(KindUnprocessable, "timezone is not a time zone name")
+	}
+	loc, err := time.LoadLocation(s.Timezone)
+	if err != nil {
+		return nil, Errorf(KindUnprocessable, "timezone %q is not an IANA time zone name (such as Europe/Berlin or UTC)", s.Timezone)
+	}
+	return loc, nil
 }
 
 // Worklist returns a page of worklist reports and the cursor of the next

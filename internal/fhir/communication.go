@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -239,4 +240,116 @@ func firstNonEmpty(ss ...string) string {
 		}
 	}
 	return ""
+}
+
+// AttemptPrefix starts the id of a Communication made from a row of the
+// attempt log ("attempt-17"), apart from the ids of callout records.
+const AttemptPrefix = "attempt-"
+
+// NewAttemptCommunication maps a row of the attempt log, as p may see it
+// (callout.VisibleAttempts), onto an R4 Communication. The log is never
+// changed, so this Communication never disappears, even when the order's
+// draft record that a later submit replaces does:
+//
+//   - id attempt-{row id}, identifier urn:callout:attempt;
+//   - status: done → completed; attempt → not-done with statusReason coded
+//     from the outcome (urn:callout:outcome, e.g. no_answer "no answer");
+//   - about the row's DiagnosticReport, basedOn its ServiceRequest; sent is called_at (the
+//     real time of a back-entered call), meta.lastUpdated recorded_at;
+//   - recipients, medium, payload and note as NewCommunication makes them,
+//     from the row's own recipients, critical values and comment.
+func NewAttemptCommunication(e AttemptEntry, p callout.Principal) (Communication, bool) {
+	rows := callout.VisibleAttempts(p, e.Bill, e.Submit)
+	var a callout.AttemptEntry
+	found := false
+	for _, r := range rows {
+		if r.ID == e.Attempt.ID {
+			a, found = r, true
+		}
+	}
+	if !found {
+		return Communication{}, false
+	}
+	bill := e.Bill
+	id := AttemptPrefix + strconv.FormatInt(a.ID, 10)
+	billID := strconv.FormatInt(bill.ID, 10)
+	subject := patientRef(bill)
+	c := Communication{
+		ResourceType: "Communication",
+		ID:           id,
+		Meta:         &Meta{VersionID: "1", LastUpdated: instant(a.RecordedAt)},
+		Identifier:   []Identifier{{System: systemAttempt, Value: strconv.FormatInt(a.ID, 10)}},
+		BasedOn:      []Reference{orderRef(bill)},
+		Status: StatusCompleted,
+		Category: []CodeableConcept{{Coding: []Coding{{
+			System: systemCategory, Code: "alert", Display: "Alert"}}}},
+		Priority: "stat",
+		Medium:   []CodeableConcept{medium("PHONE", "telephone")},
+		Subject:  &subject,
+		Sent:     instant(a.CalledAt),
+		Sender:   &Reference{Type: "Practitioner", Display: a.User},
+	}
+	if a.Kind == callout.AttemptKindAttempt {
+		c.Status = StatusNotDone
+		c.StatusReason = &CodeableConcept{
+			Coding: []Coding{{System: systemOutcome, Code: a.Outcome, Display: callout.OutcomeText(a.Outcome)}},
+			Text:   fmt.Sprintf("Callout attempt %d: %s", a.Number, callout.OutcomeText(a.Outcome)),
+		}
+	}
+	testName := ""
+	if r, ok := bill.Report(a.LabReportID); ok {
+		testName = r.TestName
+	}
+	c.About = []Reference{{Reference: "DiagnosticReport/" + strconv.FormatInt(a.LabReportID, 10), Type: "DiagnosticReport", Display: testName}}
+	for _, r := range a.Recipients {
+		if r.Email != "" && a.Kind == callout.AttemptKindDone && !slices.ContainsFunc(c.Medium, isMedium("EMAILWRIT")) {
+			c.Medium = append(c.Medium, medium("EMAILWRIT", "email"))
+		}
+		if r.Fax != "" && a.Kind == callout.AttemptKindDone && !slices.ContainsFunc(c.Medium, isMedium("FAXWRIT")) {
+			c.Medium = append(c.Medium, medium("FAXWRIT", "telefax"))
+		}
+		switch r.Recipient {
+		case callout.RecipientPatient:
+			ref := subject
+			ref.Display = firstNonEmpty(r.Name, "Patient")
+			c.Recipient = append(c.Recipient, ref)
+		case callout.RecipientReferral:
+			c.Recipient = append(c.Recipient, Reference{Reference: "Practitioner/referral-" + billID, Type: "Practitioner", Display: firstNonEmpty(r.Name, "Referral")})
+		case callout.RecipientOrganization:
+			c.Recipient = append(c.Recipient, Reference{Reference: "Organization/org-" + billID, Type: "Organization", Display: firstNonEmpty(r.Name, "Organization")})
+		default:
+			if name := firstNonEmpty(r.Name, r.Phone, r.Email, r.Fax); name != "" {
+				c.Recipient = append(c.Recipient, Reference{Type: "Practitioner", Display: name})
+			}
+		}
+	}
+	for _, it := range a.CriticalValues {
+		c.Payload = append(c.Payload, Payload{ContentString: valueText(it)})
+	}
+	if len(c.Payload) == 0 {
+		c.Payload = []Payload{{ContentString: "Critical result: " + firstNonEmpty(testName, "report "+strconv.FormatInt(a.LabReportID, 10))}}
+	}
+	readBack := "no"
+	if a.ReadBack {
+		readBack = "yes"
+	}
+	if a.NotifiedPerson != "" {
+		c.Note = append(c.Note, Annotation{Text: fmt.Sprintf("Read back by %s: %s", a.NotifiedPerson, readBack)})
+	} else {
+		c.Note = append(c.Note, Annotation{Text: "Read back: " + readBack})
+	}
+	if a.BackEntryReason != "" {
+		c.Note = append(c.Note, Annotation{Text: fmt.Sprintf("Entered later (%s): %s", instant(a.RecordedAt), a.BackEntryReason)})
+	}
+	switch {
+	case a.Restricted:
+		c.Note = append(c.Note, Annotation{Text: callout.WithheldComment})
+	case a.Comment != "":
+		c.Note = append(c.Note, Annotation{Text: a.Comment})
+	}
+	return c, true
+}
+
+func isMedium(code string) func(CodeableConcept) bool {
+	return func(c CodeableConcept) bool { return len(c.Coding) > 0 && c.Coding[0].Code == code }
 }

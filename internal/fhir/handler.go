@@ -102,6 +102,10 @@ func (h *handler) read(w http.ResponseWriter, r *http.Request, p callout.Princip
 		return
 	}
 	if typ == "Communication" {
+		if rest, ok := strings.CutPrefix(id, AttemptPrefix); ok {
+			h.readAttempt(w, r, p, rest)
+			return
+		}
 		h.readCommunication(w, r, p, id)
 		return
 	}
@@ -140,6 +144,32 @@ func (h *handler) readCommunication(w http.ResponseWriter, r *http.Request, p ca
 	c := NewCommunication(e, p)
 	w.Header().Set("ETag", `W/"`+c.Meta.VersionID+`"`)
 	w.Header().Set("Last-Modified", e.Record.CreatedAt.UTC().Format(http.TimeFormat))
+	write(w, http.StatusOK, c)
+}
+
+// readAttempt serves Communication/attempt-{id}, a row of the attempt log.
+func (h *handler) readAttempt(w http.ResponseWriter, r *http.Request, p callout.Principal, rest string) {
+	id, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil || id <= 0 {
+		h.fail(w, r, notFound("Communication", r.PathValue("id")))
+		return
+	}
+	e, err := h.st.CalloutAttempt(r.Context(), p.LabID, id)
+	if callout.ErrorKind(err) == callout.KindNotFound {
+		h.fail(w, r, notFound("Communication", r.PathValue("id")))
+		return
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	c, ok := NewAttemptCommunication(e, p)
+	if !ok {
+		h.fail(w, r, notFound("Communication", r.PathValue("id")))
+		return
+	}
+	w.Header().Set("ETag", `W/"`+c.Meta.VersionID+`"`)
+	w.Header().Set("Last-Modified", e.Attempt.RecordedAt.UTC().Format(http.TimeFormat))
 	write(w, http.StatusOK, c)
 }
 

@@ -9,6 +9,8 @@ const (
 	systemCategory      = "http://terminology.hl7.org/CodeSystem/communication-category"
 	systemParticipation = "http://terminology.hl7.org/CodeSystem/v3-ParticipationMode"
 	systemRecord        = "urn:callout:record"
+	systemAttempt       = "urn:callout:attempt"
+	systemOutcome       = "urn:callout:outcome"
 )
 
 // EventStatus is the status of a Communication (R4 value set event-status).
@@ -18,6 +20,7 @@ type EventStatus string
 const (
 	StatusCompleted  EventStatus = "completed"
 	StatusInProgress EventStatus = "in-progress"
+	StatusNotDone    EventStatus = "not-done"
 )
 
 // Communication is an R4 Communication: one callout record.

@@ -28,6 +28,11 @@ type Store interface {
 	Orders(ctx context.Context, labID int64, ids []int64) ([]callout.Bill, error)
 	// Patients returns the lab's patients among ids.
 	Patients(ctx context.Context, labID int64, ids []int64) ([]PatientRow, error)
+	// CalloutAttempt returns the lab's attempt log row id with its order
+	// (reports without parameters) and, in Submit, every row its submit
+	// wrote (to tell whether it covered other departments' reports). A row
+	// of another lab, like a missing one, is a callout.KindNotFound error.
+	CalloutAttempt(ctx context.Context, labID, id int64) (AttemptEntry, error)
 }
 
 // Kind is what a ResourceQuery finds: the rows behind the FHIR resources.
@@ -74,6 +79,14 @@ type PatientRow struct {
 	MRN                string
 	AssigningAuthority string // PID-3.4 of the latest order that named one
 	BirthDate          string // YYYY-MM-DD of the latest order that gave one
+}
+
+// AttemptEntry is a row of the attempt log with its order and the rows of
+// the same submit.
+type AttemptEntry struct {
+	Attempt callout.AttemptEntry
+	Bill    callout.Bill
+	Submit  []callout.AttemptEntry
 }
 
 // Entry is a callout record with the order it belongs to: the order's

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -88,6 +89,16 @@ func calloutBody(ids []int64, draft bool, payload string) string {
 
 const referralEmail = `{"sendEmail":true,"sendFax":false,"is_patient":false,"is_referral":true,"is_organization":false,"comment":"Informed Dr. Rao","notified_person":"Dr. Rao","read_back":true}`
 
+// keys returns m's keys, sorted.
+func keys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
 func TestAPI(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, e storetest.Engine) {
 		t.Run("OrderCalloutAndReads", func(t *testing.T) {
@@ -158,13 +169,38 @@ func TestAPI(t *testing.T) {
 			require.Equal(t, "Potassium", snap["name"])
 			require.Equal(t, "7.1", snap["value"])
 
+			// The attempt log keeps the attempt the done callout replaced.
+			a = b.do(t, b.staff, "GET", fmt.Sprintf("/api/v1/bills/%d/attempts", billID), "")
+			require.Equal(t, 200, a.status, string(a.body))
+			require.Equal(t, []string{"attempts"}, keys(a.json(t)))
+			rows := a.json(t)["attempts"].([]any)
+			require.Len(t, rows, 2)
+			for i, row := range rows {
+				r := row.(map[string]any)
+				require.Equal(t, []string{"attempt_number", "back_entry_reason", "called_at", "comment", "critical_values", "id", "kind",
+					"lab_report_id", "notified_person", "outcome", "read_back", "recipients", "recorded_at", "user"}, keys(r))
+				require.EqualValues(t, i+1, r["attempt_number"])
+				require.EqualValues(t, kID, r["lab_report_id"])
+				require.Equal(t, "Asha", r["user"])
+				require.Equal(t, "Potassium", r["critical_values"].([]any)[0].(map[string]any)["name"])
+			}
+			require.Equal(t, "attempt", rows[0].(map[string]any)["kind"])
+			require.Equal(t, "no_answer", rows[0].(map[string]any)["outcome"])
+			require.Equal(t, "no answer", rows[0].(map[string]any)["comment"])
+			require.Equal(t, "done", rows[1].(map[string]any)["kind"])
+			require.Equal(t, "read_back_confirmed", rows[1].(map[string]any)["outcome"])
+			require.Equal(t, []any{map[string]any{"recipient": "Referral", "name": "Dr. Who", "phone": "555 2", "email": "who@example.org"}},
+				rows[1].(map[string]any)["recipients"])
+			a = b.do(t, b.other, "GET", fmt.Sprintf("/api/v1/bills/%d/attempts", billID), "")
+			require.Equal(t, 404, a.status, "another lab's order")
+
 			a = b.do(t, b.staff, "GET", fmt.Sprintf("/api/v1/activity?bill_id=%d", billID), "")
 			require.Equal(t, 200, a.status)
 			entries := a.json(t)["entries"].([]any)
 			require.Len(t, entries, 2)
 			first := entries[0].(map[string]any)
 			require.EqualValues(t, 648, first["category_id"])
-			require.Equal(t, "Callout done by - Asha, Callout for - Potassium, Method - Email, Recipients - Referral, Comment - Informed Dr. Rao", first["message"])
+			require.Equal(t, "Callout done by - Asha, Callout for - Potassium, Method - Email, Recipients - Referral, Outcome - read back confirmed, Comment - Informed Dr. Rao", first["message"])
 			require.Contains(t, entries[1].(map[string]any)["message"], "Callout Attempted by - Asha")
 			data := first["data"].(map[string]any)
 			for _, k := range []string{"bill_id", "lab_report_ids", "callout_for", "method", "recipients", "comment", "transitions"} {
@@ -301,6 +337,50 @@ func TestAPI(t *testing.T) {
 			}
 		})
 
+		t.Run("OutcomesAndNotifiedPerson", func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, e)
+			path := fmt.Sprintf("/api/v1/bills/%d/callouts", b.billID)
+			before := storetest.Dump(t, b.fx.Store.DB)
+			for _, tc := range []struct {
+				draft   bool
+				payload string
+				want    string
+			}{
+				{false, `{"is_referral":true,"read_back":true}`, "notified_person"},
+				{false, `{"is_referral":true,"notified_person":"Dr. Rao","outcome":"read_back_confirmed"}`, "read_back: true"},
+				{false, `{"is_referral":true,"notified_person":"Dr. Rao","read_back":true,"outcome":"reached_no_read_back"}`, "contradicts"},
+				{false, `{"is_referral":true,"notified_person":"Dr. Rao","outcome":"no_answer"}`, "done callout must be one of"},
+				{true, `{"is_referral":true,"outcome":"voicemail"}`, "attempt must be one of"},
+				{true, `{"is_referral":true,"outcome":"other"}`, "needs a comment"},
+			} {
+				a := b.do(t, b.staff, "POST", path, calloutBody(b.ids[:1], tc.draft, tc.payload))
+				require.Equal(t, 422, a.status, "%s: %s", tc.payload, a.body)
+				require.Contains(t, string(a.body), tc.want, tc.payload)
+			}
+			require.Equal(t, before, storetest.Dump(t, b.fx.Store.DB), "refused callouts change nothing")
+
+			a := b.do(t, b.staff, "POST", path, calloutBody(b.ids[:1], true, `{"is_referral":true,"outcome":"left_message"}`))
+			require.Equal(t, 201, a.status, string(a.body))
+			a = b.do(t, b.staff, "POST", path, calloutBody(b.ids[:1], false, `{"is_referral":true,"notified_person":"Dr. Rao, ward 3"}`))
+			require.Equal(t, 201, a.status, string(a.body))
+			a = b.do(t, b.staff, "GET", fmt.Sprintf("/api/v1/bills/%d/attempts", b.billID), "")
+			rows := a.json(t)["attempts"].([]any)
+			require.Equal(t, "left_message", rows[0].(map[string]any)["outcome"])
+			require.Equal(t, "reached_no_read_back", rows[1].(map[string]any)["outcome"])
+			a = b.do(t, b.staff, "GET", fmt.Sprintf("/api/v1/activity?bill_id=%d", b.billID), "")
+			entries := a.json(t)["entries"].([]any)
+			require.Contains(t, entries[0].(map[string]any)["message"], "Outcome - reached, no read-back, Comment - ")
+			require.Contains(t, entries[1].(map[string]any)["message"], "Outcome - left message, Comment - ")
+
+			// The lab may turn the notified person rule off.
+			a = b.do(t, b.admin, "PATCH", "/api/v1/lab/settings", `{"require_notified_person":false}`)
+			require.Equal(t, 200, a.status, string(a.body))
+			require.Equal(t, false, a.json(t)["require_notified_person"])
+			a = b.do(t, b.staff, "POST", path, calloutBody(b.ids[1:2], false, `{"is_referral":true}`))
+			require.Equal(t, 201, a.status, string(a.body))
+		})
+
 		t.Run("CommentOfACalloutOnOtherDepartmentsIsCut", func(t *testing.T) {
 			t.Parallel()
 			b := setup(t, e)
@@ -314,7 +394,7 @@ func TestAPI(t *testing.T) {
 				calloutBody(ids, true, `{"is_referral":true,"comment":"`+secret+`"}`))
 			require.Equal(t, 201, a.status, string(a.body))
 
-			for _, path := range []string{"/api/v1/bills/%d/callouts", "/api/v1/bills/%d", "/api/v1/activity?bill_id=%d"} {
+			for _, path := range []string{"/api/v1/bills/%d/callouts", "/api/v1/bills/%d", "/api/v1/activity?bill_id=%d", "/api/v1/bills/%d/attempts"} {
 				a = b.do(t, hema, "GET", fmt.Sprintf(path, c.ID), "")
 				require.Equal(t, 200, a.status, string(a.body))
 				require.NotContains(t, string(a.body), secret, path)

@@ -76,6 +76,20 @@ func (s *Server) listCallouts(w http.ResponseWriter, r *http.Request, p callout.
 	writeJSON(w, http.StatusOK, map[string]any{"callouts": recs})
 }
 
+func (s *Server) listAttempts(w http.ResponseWriter, r *http.Request, p callout.Principal) {
+	id, err := pathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rows, err := s.svc.Attempts(r.Context(), p, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"attempts": rows})
+}
+
 func (s *Server) listActivity(w http.ResponseWriter, r *http.Request, p callout.Principal) {
 	var f callout.ActivityFilter
 	q := r.URL.Query()

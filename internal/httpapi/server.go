@@ -80,6 +80,7 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/bills/{id}", s.auth(s.getBill)},
 		{"POST /api/v1/bills/{id}/callouts", s.auth(s.createCallout)},
 		{"GET /api/v1/bills/{id}/callouts", s.auth(s.listCallouts)},
+		{"GET /api/v1/bills/{id}/attempts", s.auth(s.listAttempts)},
 		{"GET /api/v1/activity", s.auth(s.listActivity)},
 		{"GET /api/v1/worklist", s.auth(s.worklist)},
 		{"GET /api/v1/lab/settings", s.auth(s.getSettings)},

@@ -280,7 +280,7 @@ func TestReevaluate(t *testing.T) {
 
 // toPatient is a done callout of ids to the patient by email.
 func toPatient(ids ...int64) callout.Request {
-	return callout.Request{LabReportIDs: ids, Payload: callout.Payload{SendEmail: true, IsPatient: true, Comment: "told"}}
+	return callout.Request{LabReportIDs: ids, Payload: callout.Payload{SendEmail: true, IsPatient: true, Comment: "told", NotifiedPerson: "Maria Müller, patient"}}
 }
 
 var _ = time.Now

@@ -36,6 +36,12 @@ func TestCalloutStatementsWithJobs(t *testing.T) {
 			return fx.Store.Queries.Load() - before
 		}
 		count(1) // River asks the database about itself on its first insert
+		// River follows a job insert with a notification statement when
+		// the queue's last one is older than its fetch cooldown (100 ms):
+		// a matter of the clock, not of the order's size, and a loaded
+		// machine takes longer than that over a 100-report order. So a
+		// callout counts as constant when 100 reports take at most that
+		// one statement more than 1 report.
 		one, hundred := count(1), count(100)
 		// River follows an insert with a notification to the queue's
 		// listeners, rate-limited by time (at most one per queue and

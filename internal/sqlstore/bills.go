@@ -228,19 +228,24 @@ func (s *Store) Bill(ctx context.Context, labID, billID int64) (callout.Bill, er
 }
 
 const recordColumns = `id, bill_id, lab_report_id, status, methods, recipients, comment, notified_person,
-	read_back, notify_to_others, created_by, created_at, meta, snapshot`
+	read_back, notify_to_others, created_by, created_at, meta, snapshot, outcome, called_at, back_entry_reason`
 
 func scanRecord(sc interface{ Scan(...any) error }) (callout.Record, error) {
 	var r callout.Record
 	var methods, recipients, snapshot string
 	var others, meta sql.NullString
 	var reportID sql.NullInt64
+	var calledAt sql.NullTime
 	err := sc.Scan(&r.ID, &r.BillID, &reportID, &r.Status, &methods, &recipients, &r.Comment, &r.NotifiedPerson,
-		&r.ReadBack, &others, &r.CreatedBy, &r.CreatedAt, &meta, &snapshot)
+		&r.ReadBack, &others, &r.CreatedBy, &r.CreatedAt, &meta, &snapshot, &r.Outcome, &calledAt, &r.BackEntryReason)
 	if err != nil {
 		return r, err
 	}
 	r.CreatedAt = r.CreatedAt.UTC()
+	r.CalledAt = r.CreatedAt
+	if calledAt.Valid {
+		r.CalledAt = calledAt.Time.UTC()
+	}
 	if reportID.Valid {
 		r.LabReportID = &reportID.Int64
 	}

@@ -17,8 +17,8 @@ import (
 
 // Callout runs one callout as one transaction: lock the order, read it in
 // three queries (order with lab settings, reports, parameters), let decide
-// make the plan, then write it in four statements (report states, draft
-// removal, records, activity). The statement count does not grow with the
+// make the plan, then write it in six statements (report states, draft
+// removal, records, deliveries, attempt log, activity). The statement count does not grow with the
 // number of reports.
 func (s *Store) Callout(ctx context.Context, labID, billID int64, decide func(callout.Settings, callout.Bill) (callout.Plan, error), idem *callout.Idempotency) (callout.CalloutResult, error) {
 	var res callout.CalloutResult
@@ -27,13 +27,15 @@ func (s *Store) Callout(ctx context.Context, labID, billID int64, decide func(ca
 		// states read here are the ones this callout changes.
 		var b callout.Bill
 		var set callout.Settings
-		dest := append(billDest(&b), &set.Name, &set.ShareComment, &set.MandatoryComments,
-			&set.HidePatientName, &set.AdditionalInstruction, &set.TargetMinutes)
+		sc := settingsScan{set: &set}
+		dest := append(billDest(&b), sc.dest()...)
 		err := tx.QueryRowContext(ctx, `
-			SELECT `+billColumns+`, l.name, l.share_comment, l.mandatory_comments,
-			       l.hide_patient_name, l.additional_instruction, l.target_minutes
+			SELECT `+billColumns+`, `+labSettingsColumns+`
 			FROM bills b JOIN labs l ON l.id = b.lab_id
 			WHERE b.id = $1 AND b.lab_id = $2`+s.forUpdate("b"), billID, labID).Scan(dest...)
+		if err == nil {
+			err = sc.finish()
+		}
 		if errors.Is(err, sql.ErrNoRows) {
 			return billNotFound(billID)
 		}
@@ -113,7 +115,7 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, labID int64, plan cal
 		others = string(b)
 	}
 	args := []any{labID, base.BillID, base.Status, string(methods), string(recipients), base.Comment,
-		base.NotifiedPerson, base.ReadBack, others, base.CreatedBy, base.CreatedAt}
+		base.NotifiedPerson, base.ReadBack, others, base.CreatedBy, base.CreatedAt, base.Outcome, base.CalledAt, base.BackEntryReason}
 	values := make([]string, 0, len(plan.Records))
 	for _, r := range plan.Records {
 		var reportID any
@@ -128,11 +130,11 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, labID int64, plan cal
 		snapshot, _ := json.Marshal(r.Snapshot)
 		args = append(args, reportID, meta, string(snapshot))
 		n := len(args)
-		values = append(values, fmt.Sprintf("($1, $2, CAST($%d AS BIGINT), $3, $4, $5, $6, $7, $8, $9, $10, $11, $%d, $%d)", n-2, n-1, n))
+		values = append(values, fmt.Sprintf("($1, $2, CAST($%d AS BIGINT), $3, $4, $5, $6, $7, $8, $9, $10, $11, $%d, $%d, $12, $13, $14)", n-2, n-1, n))
 	}
 	rows, err := tx.QueryContext(ctx, `
 		INSERT INTO critical_callouts (lab_id, bill_id, lab_report_id, status, methods, recipients, comment,
-		    notified_person, read_back, notify_to_others, created_by, created_at, meta, snapshot)
+		    notified_person, read_back, notify_to_others, created_by, created_at, meta, snapshot, outcome, called_at, back_entry_reason)
 		VALUES `+strings.Join(values, ", ")+`
 		RETURNING id, lab_report_id`, args...)
 	if err != nil {
@@ -166,6 +168,9 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, labID int64, plan cal
 		return res, err
 	}
 
+	if err := insertAttempts(ctx, tx, labID, plan.Attempts); err != nil {
+		return res, err
+	}
 	if err := insertActivity(ctx, tx, labID, plan.Activity); err != nil {
 		return res, err
 	}

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,20 +13,25 @@ import (
 
 // CreateLab stores a new lab and returns its id.
 func (s *Store) CreateLab(ctx context.Context, set callout.Settings) (int64, error) {
-	if set.TargetMinutes == 0 {
-		set.TargetMinutes = callout.DefaultTargetMinutes
-	}
+	set = callout.WithDefaults(set)
 	if err := callout.ValidateSettings(set); err != nil {
 		return 0, err
 	}
+	targets, err := json.Marshal(set.Targets)
+	if err != nil {
+		return 0, err
+	}
+	// require_notified_person keeps its default, on: see Settings.
 	var id int64
-	err := s.DB.QueryRowContext(ctx, `
+	err = s.DB.QueryRowContext(ctx, `
 		INSERT INTO labs (name, share_comment, mandatory_comments, hide_patient_name,
-		                  additional_instruction, target_minutes, created_at, hl7_order_number)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		                  additional_instruction, target_minutes, targets, compliance_target_percent,
+		                  compliance_action_percent, timezone, created_at, hl7_order_number)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 		RETURNING id`,
 		set.Name, set.ShareComment, set.MandatoryComments, set.HidePatientName,
-		set.AdditionalInstruction, set.TargetMinutes, callout.Now(), callout.DefaultHL7Numbering,
+		set.AdditionalInstruction, set.TargetMinutes, string(targets), set.CompliancePercent,
+		set.ActionPercent, set.Timezone, callout.Now(), callout.DefaultHL7Numbering,
 	).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("create lab: %w", err)
@@ -79,12 +85,49 @@ func (s *Store) Principal(ctx context.Context, tokenHash string) (callout.Princi
 	return p, nil
 }
 
-const settingsColumns = `name, share_comment, mandatory_comments, hide_patient_name, additional_instruction, target_minutes`
+const settingsColumns = `name, share_comment, mandatory_comments, hide_patient_name, additional_instruction, target_minutes,
+	require_notified_person, targets, compliance_target_percent, compliance_action_percent, timezone`
+
+// labSettingsColumns are settingsColumns of the labs row l.
+var labSettingsColumns = func() string {
+	cols := strings.Split(settingsColumns, ",")
+	for i, c := range cols {
+		cols[i] = "l." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}()
+
+// settingsScan scans settingsColumns into set; finish decodes what needs it.
+type settingsScan struct {
+	set     *callout.Settings
+	targets string
+}
+
+func (s *settingsScan) dest() []any {
+	set := s.set
+	return []any{&set.Name, &set.ShareComment, &set.MandatoryComments, &set.HidePatientName,
+		&set.AdditionalInstruction, &set.TargetMinutes, &set.RequireNotifiedPerson, &s.targets,
+		&set.CompliancePercent, &set.ActionPercent, &set.Timezone}
+}
+
+func (s *settingsScan) finish() error {
+	s.set.Targets = map[string]int{}
+	if s.targets == "" {
+		return nil
+	}
+	if err := json.Unmarshal([]byte(s.targets), &s.set.Targets); err != nil {
+		return fmt.Errorf("decode targets: %w", err)
+	}
+	return nil
+}
 
 func scanSettings(row *sql.Row, labID int64) (callout.Settings, error) {
 	var set callout.Settings
-	err := row.Scan(&set.Name, &set.ShareComment, &set.MandatoryComments, &set.HidePatientName,
-		&set.AdditionalInstruction, &set.TargetMinutes)
+	sc := settingsScan{set: &set}
+	err := row.Scan(sc.dest()...)
+	if err == nil {
+		err = sc.finish()
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return set, callout.Errorf(callout.KindNotFound, "lab %d does not exist", labID)
 	}
@@ -111,12 +154,19 @@ func (s *Store) UpdateSettings(ctx context.Context, labID int64, change func(*ca
 		if err := change(&set); err != nil {
 			return err
 		}
+		targets, err := json.Marshal(set.Targets)
+		if err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `
 			UPDATE labs SET name = $2, share_comment = $3, mandatory_comments = $4,
-			       hide_patient_name = $5, additional_instruction = $6, target_minutes = $7
+			       hide_patient_name = $5, additional_instruction = $6, target_minutes = $7,
+			       require_notified_person = $8, targets = $9, compliance_target_percent = $10,
+			       compliance_action_percent = $11, timezone = $12
 			WHERE id = $1`,
 			labID, set.Name, set.ShareComment, set.MandatoryComments, set.HidePatientName,
-			set.AdditionalInstruction, set.TargetMinutes)
+			set.AdditionalInstruction, set.TargetMinutes, set.RequireNotifiedPerson, string(targets),
+			set.CompliancePercent, set.ActionPercent, set.Timezone)
 		if err != nil {
 			return fmt.Errorf("update settings of lab %d: %w", labID, err)
 		}

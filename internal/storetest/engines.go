@@ -111,7 +111,7 @@ func ForEach(t *testing.T, fn func(t *testing.T, e Engine)) {
 // request changed nothing.
 var Tables = []string{"labs", "api_tokens", "bills", "lab_reports", "report_parameters",
 	"critical_callouts", "activity_log", "idempotency_keys", "deliveries", "users", "web_sessions",
-	"lab_hl7_facilities", "hl7_messages", "lab_critical_limits", "signin_throttle", "signin_failures", "river_job", "patients"}
+	"lab_hl7_facilities", "hl7_messages", "lab_critical_limits", "signin_throttle", "signin_failures", "callout_attempts", "river_job", "patients"}
 
 // Dump returns every row of every table as text, to compare before and
 // after a request that must change nothing.

@@ -183,7 +183,7 @@ func Run(t *testing.T, e Engine) {
 		a := acts[0]
 		require.Equal(t, callout.CategoryCallout, a.CategoryID)
 		require.Equal(t, "Asha", a.User)
-		require.Equal(t, "Callout done by - Asha, Callout for - Electrolytes 2, Method - Fax, Email, Recipients - Referral, Organization, Comment - Informed Dr. Rao", a.Message)
+		require.Equal(t, "Callout done by - Asha, Callout for - Electrolytes 2, Method - Fax, Email, Recipients - Referral, Organization, Outcome - read back confirmed, Comment - Informed Dr. Rao", a.Message)
 		var data callout.ActivityData
 		require.NoError(t, json.Unmarshal(a.Data, &data))
 		require.Equal(t, c.ID, data.BillID)
@@ -291,7 +291,7 @@ func Run(t *testing.T, e Engine) {
 		}
 		one, hundred := count(1, false), count(100, false)
 		require.Equal(t, one, hundred, "done callout statements")
-		require.LessOrEqual(t, one, int64(10), "BEGIN, 3 reads, 5 writes (states, draft, records, deliveries, activity), COMMIT")
+		require.LessOrEqual(t, one, int64(11), "BEGIN, 3 reads, 6 writes (states, draft, records, deliveries, attempt log, activity), COMMIT")
 		require.Equal(t, count(1, true), count(100, true), "attempt statements")
 	})
 
@@ -767,4 +767,5 @@ func Run(t *testing.T, e Engine) {
 		require.Equal(t, []string{"Referral"}, v.Draft.Recipients)
 		require.Equal(t, "No answer", v.Draft.Comment)
 	})
+	runAttemptLog(t, e)
 }

@@ -53,11 +53,27 @@ type calloutForm struct {
 	Patient, Referral, Organization bool
 	Email, Fax, ReadBack            bool
 	NotifiedPerson, Comment         string
+	// Outcome is the attempt's outcome; a done callout's follows read-back.
+	Outcome string
+}
+
+// OutcomeOption is one choice of the attempt outcome list.
+type OutcomeOption struct{ Value, Label string }
+
+// AttemptOutcomes are the choices for "Save attempt".
+func (calloutForm) AttemptOutcomes() []OutcomeOption {
+	out := make([]OutcomeOption, 0, len(callout.AttemptOutcomes))
+	for _, o := range callout.AttemptOutcomes {
+		out = append(out, OutcomeOption{o, callout.OutcomeText(o)})
+	}
+	return out
 }
 
 type historyView struct {
-	BillID     int64
-	Records    []recordView
+	BillID  int64
+	Records []recordView
+	// Attempts is the attempt log, newest first, numbered per report.
+	Attempts   []callout.AttemptLine
 	Activity   []callout.Activity
 	Deliveries []callout.Delivery
 	// Waiting is true while a delivery is queued: the history then
@@ -256,6 +272,11 @@ func (h *Handler) loadHistory(r *http.Request, p callout.Principal, b callout.Bi
 		}
 		hv.Records = append(hv.Records, rv)
 	}
+	log, err := h.svc.Attempts(ctx, p, b.ID)
+	if err != nil {
+		return hv, err
+	}
+	hv.Attempts = callout.AttemptLines(b, log)
 	ds, err := h.svc.Deliveries(ctx, p, b.ID)
 	if err != nil {
 		return hv, err
@@ -312,12 +333,18 @@ func parseCalloutForm(r *http.Request) (callout.Request, calloutForm, error) {
 		// A textarea is sent with CR LF line breaks (HTML forms always
 		// send them); the service keeps LF only.
 		Comment: strings.TrimSpace(normalizeNewlines(f.Get("comment"))),
+		Outcome: strings.TrimSpace(f.Get("outcome")),
 	}
 	req := callout.Request{IsDraft: f.Get("action") == "attempt", Payload: callout.Payload{
 		SendEmail: form.Email, SendFax: form.Fax,
 		IsPatient: form.Patient, IsReferral: form.Referral, IsOrganization: form.Organization,
 		Comment: form.Comment, NotifiedPerson: form.NotifiedPerson, ReadBack: form.ReadBack,
 	}}
+	if req.IsDraft {
+		// Only "Save attempt" uses the outcome list; a done callout's
+		// outcome follows the read-back box.
+		req.Payload.Outcome = form.Outcome
+	}
 	switch f.Get("action") {
 	case "done", "attempt":
 	default:

@@ -196,6 +196,7 @@ func templateFuncs(loc *time.Location) template.FuncMap {
 			return t.In(loc).Format("02 Jan 2006 15:04")
 		},
 		"clock":    func(t time.Time) string { return t.In(loc).Format("15:04:05") },
+		"hhmm":     func(t time.Time) string { return t.In(loc).Format("15:04") },
 		"isoTime":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"duration": durationText,
 		"join":     strings.Join,

@@ -250,6 +250,7 @@ func TestCSRF(t *testing.T) {
 		form.Set("action", "done")
 		form.Set("is_referral", "on")
 		form["report"] = ids(o.Reports[0].ID)
+		form.Set("notified_person", "Dr. Rao, referring physician")
 		before := storetest.Dump(t, b.f.Store.DB)
 
 		for name, tamper := range map[string]func(url.Values){
@@ -362,6 +363,15 @@ func TestCallout(t *testing.T) {
 		require.Equal(t, 200, hist.status)
 		require.Contains(t, hist.body, `data-refresh-ms="2000"`, "a queued copy makes the history reload quickly")
 		require.NotContains(t, hist.body, "<html")
+		// The attempt log, numbered per report: the attempt the done
+		// callout replaced is still there.
+		for _, want := range []string{
+			o.Reports[0].TestName + " — attempt 1 of 2, no answer, <time",
+			o.Reports[0].TestName + " — done 2 of 2, read back confirmed, <time",
+			o.Reports[1].TestName + " — done 1 of 1, read back confirmed, <time",
+		} {
+			require.Contains(t, hist.body, want)
+		}
 
 		// A failed copy offers Retry, which queues it again.
 		ds, err := b.f.Svc.Deliveries(context.Background(), b.f.Staff, o.ID)
@@ -395,6 +405,7 @@ func TestDoubleSubmit(t *testing.T) {
 		form["report"] = ids(o.Reports[0].ID, o.Reports[1].ID)
 		form.Set("action", "done")
 		form.Set("is_referral", "on")
+		form.Set("notified_person", "Dr. Rao")
 		path := fmt.Sprintf("/bills/%d/callouts", o.ID)
 
 		// A double click: the same form twice at once, then once more.
@@ -424,6 +435,7 @@ func TestDoubleSubmit(t *testing.T) {
 		form["report"] = ids(o.Reports[0].ID)
 		form.Set("action", "done")
 		form.Set("is_referral", "on")
+		form.Set("notified_person", "Dr. Rao")
 		require.Equal(t, http.StatusSeeOther, br.post(path, form).status)
 		require.Equal(t, 2, count(t, b, "activity_log"))
 	})

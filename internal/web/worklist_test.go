@@ -236,7 +236,8 @@ func TestSettings(t *testing.T) {
 		set, err := b.f.Svc.Settings(context.Background(), b.f.Admin)
 		require.NoError(t, err)
 		require.Equal(t, callout.Settings{Name: "North Lab 2", TargetMinutes: 45, AdditionalInstruction: "Page the on-call doctor\nafter 15 minutes.",
-			MandatoryComments: true, HidePatientName: true}, set)
+			MandatoryComments: true, HidePatientName: true, RequireNotifiedPerson: true, Targets: map[string]int{},
+			CompliancePercent: 100, ActionPercent: 95, Timezone: "UTC"}, set, "the form keeps what it does not show")
 		require.Contains(t, admin.get(res.location).body, "Settings saved.")
 
 		// The preview renders a real order of the lab with the unsaved template.
