@@ -256,6 +256,8 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 			{"POST /api/v1/bills/{id}/callouts", "/api/v1/bills/" + bill + "/callouts", b.staff, calloutBody(nil, false, referralEmail), 422, nil},
 			{"GET /api/v1/bills/{id}/callouts", "/api/v1/bills/" + bill + "/callouts", b.staff, "", 200, nil},
 			{"GET /api/v1/bills/{id}/callouts", "/api/v1/bills/999999/callouts", b.staff, "", 404, nil},
+			{"GET /api/v1/bills/{id}/attempts", "/api/v1/bills/" + bill + "/attempts", b.staff, "", 200, nil},
+			{"GET /api/v1/bills/{id}/attempts", "/api/v1/bills/999999/attempts", b.staff, "", 404, nil},
 			{"GET /api/v1/bills/{id}", "/api/v1/bills/" + bill, b.staff, "", 200, nil},
 			{"GET /api/v1/bills/{id}", "/api/v1/bills/999999", b.staff, "", 404, nil},
 			{"GET /api/v1/bills/{id}", "/api/v1/bills/" + bill, b.other, "", 404, nil},
