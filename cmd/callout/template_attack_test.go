@@ -88,7 +88,7 @@ func TestHostileTemplates(t *testing.T) {
 			n++
 			bill, ids := victim.order(fmt.Sprintf("V-%d", n))
 			start := time.Now()
-			victim.callout(bill, ids, false, `{"sendEmail":false,"is_referral":true}`)
+			victim.callout(bill, ids, false, `{"sendEmail":false,"is_referral":true,"notified_person":"Dr. Rao"}`)
 			return time.Since(start)
 		}
 		var usual time.Duration
@@ -140,7 +140,7 @@ func TestHostileTemplates(t *testing.T) {
 			bill, ids := attacker.order(order)
 			start := time.Now()
 			victimDone := make(chan time.Duration, 1)
-			attacker.callout(bill, ids, false, `{"sendEmail":true,"is_referral":true}`)
+			attacker.callout(bill, ids, false, `{"sendEmail":true,"is_referral":true,"notified_person":"Dr. Rao"}`)
 			go func() { victimDone <- victimCallout() }()
 			ds := attacker.waitStatus(bill, 1, "failed")
 			require.Less(t, <-victimDone, allowed, "the other lab's callout during the delivery")
