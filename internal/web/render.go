@@ -195,7 +195,7 @@ func templateFuncs(loc *time.Location) template.FuncMap {
 			}
 			return t.In(loc).Format("02 Jan 2006 15:04")
 		},
-		"clock":    func(t time.Time) string { return t.In(loc).Format("15:04:05") },
+		"clock": func(t time.Time) string { return t.In(loc).Format("15:04:05") },
 		// hhmm is a time of today as a lab says it ("06:52"), with the
 		// date when it was another day.
 		"hhmm": func(t time.Time) string {
