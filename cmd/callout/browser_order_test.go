@@ -119,4 +119,18 @@ func TestBrowserOrderSafety(t *testing.T) {
 	))
 	require.Contains(t, mainText(t, ctx), "Callout marked done.")
 	require.Equal(t, 3, lab.callouts(bill))
+
+	// On a 390 px wide phone the order page does not scroll sideways.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Navigate(fmt.Sprintf("%s/bills/%d", url, bill)),
+		chromedp.WaitVisible(chromedp.ID("nothing-due")),
+		chromedp.Click(chromedp.CSS(".call-again summary")),
+	))
+	// A mobile browser widens its layout viewport to fit what overflows,
+	// so both must stay at the device's 390 px.
+	w, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`))
+	require.NoError(t, err)
+	require.Equal(t, []int{390, 390}, w, "no horizontal overflow at 390 px")
+	newScreenshots(t).take(ctx, "order-phone.png")
 }
