@@ -116,7 +116,7 @@ func (s screenshots) take(ctx context.Context, name string) {
 }
 
 // readmeShots are the screenshots the README shows.
-var readmeShots = map[string]bool{"worklist.png": true, "order.png": true}
+var readmeShots = map[string]bool{"worklist.png": true, "order.png": true, "worklist-rows.png": true, "order-phone.png": true}
 
 // newBrowser starts headless Chromium for one test.
 func newBrowser(t *testing.T) context.Context {
@@ -124,7 +124,8 @@ func newBrowser(t *testing.T) context.Context {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skipf("browser tests need Chromium at %s (Debian: apt-get install chromium; .ci/run installs it)", chromiumPath)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	// 3 minutes: the shared CI machine can be loaded (load average 25+).
+	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
 	t.Cleanup(cancel)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromiumPath),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	neturl "net/url"
 	"strconv"
 	"strings"
@@ -153,6 +154,21 @@ func publicURL(v, listen string) (string, error) {
 		return "", fmt.Errorf("CALLOUT_BASE_URL=%q is not an http:// or https:// address such as https://callout.lab.example", v)
 	}
 	return strings.TrimRight(v, "/"), nil
+}
+
+// loopbackURL reports whether u's host is this machine only (localhost,
+// 127.0.0.0/8, ::1), an address nobody else can open.
+func loopbackURL(u string) bool {
+	p, err := neturl.Parse(u)
+	if err != nil {
+		return false
+	}
+	host := p.Hostname()
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // secureCookies reads CALLOUT_SECURE_COOKIES: whether the session cookie is

@@ -159,6 +159,12 @@ func deliverer(e *env, st *sqlstore.Store, baseURL string) (*jobs.Deliverer, err
 			return nil, fmt.Errorf("CALLOUT_SMTP_URL: %w", err)
 		}
 		d.Mailer = m
+		if loopbackURL(d.BaseURL) {
+			// The email's "View the order" link would lead an outside
+			// doctor to their own computer.
+			e.log.Warn("CALLOUT_BASE_URL is a loopback address while email is configured: order links in emails will not work outside this machine; set it to the address people reach Callout at",
+				"base_url", d.BaseURL)
+		}
 		if gw := strings.TrimSpace(e.getenv("CALLOUT_FAX_GATEWAY")); gw != "" {
 			d.Fax = &jobs.GatewayFax{Mailer: m, Gateway: gw}
 		}

@@ -198,3 +198,21 @@ func RangeText(lo, hi *float64) string {
 	}
 	return ""
 }
+
+// CriticalLimitsText shows critical limits as the limits they are: a value
+// below the low one or above the high one is critical, so "<2.5 or >6.5",
+// ">6.5" with only a high limit, "<2.5" with only a low one; "" with
+// neither. Written as a range ("2.5–6.5") it reads like the values that
+// are fine, the opposite of what it means.
+func CriticalLimitsText(lo, hi *float64) string {
+	num := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	switch {
+	case lo != nil && hi != nil:
+		return "<" + num(*lo) + " or >" + num(*hi)
+	case lo != nil:
+		return "<" + num(*lo)
+	case hi != nil:
+		return ">" + num(*hi)
+	}
+	return ""
+}

@@ -280,7 +280,7 @@ func NewAttemptCommunication(e AttemptEntry, p callout.Principal) (Communication
 		Meta:         &Meta{VersionID: "1", LastUpdated: instant(a.RecordedAt)},
 		Identifier:   []Identifier{{System: systemAttempt, Value: strconv.FormatInt(a.ID, 10)}},
 		BasedOn:      []Reference{orderRef(bill)},
-		Status: StatusCompleted,
+		Status:       StatusCompleted,
 		Category: []CodeableConcept{{Coding: []Coding{{
 			System: systemCategory, Code: "alert", Display: "Alert"}}}},
 		Priority: "stat",

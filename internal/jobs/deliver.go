@@ -232,6 +232,7 @@ func Content(w callout.DeliveryWork, baseURL string) notify.Content {
 	if len(w.Records) > 0 {
 		first := w.Records[0]
 		c.CalledBy, c.NotifiedPerson, c.CalledAt = first.CreatedBy, first.NotifiedPerson, first.CreatedAt
+		c.ReadBack = first.ReadBack
 		if w.Settings.ShareComment {
 			c.Comment = first.Comment
 		}
@@ -255,7 +256,7 @@ func Content(w callout.DeliveryWork, baseURL string) notify.Content {
 			}
 			c.Reports[i].Parameters = append(c.Reports[i].Parameters, notify.Parameter{
 				Name: s.Name, Value: s.Value, Unit: s.Unit,
-				NormalRange: normal, CriticalRange: callout.RangeText(s.CriticalLow, s.CriticalHigh),
+				NormalRange: normal, CriticalRange: callout.CriticalLimitsText(s.CriticalLow, s.CriticalHigh),
 				Flag: flagOf(s),
 			})
 		}

@@ -36,10 +36,10 @@ func TestContentFromSnapshots(t *testing.T) {
 	require.Equal(t, "Biochemistry", c.Reports[0].Department)
 	p := c.Reports[0].Parameters[0]
 	require.Equal(t, "3.5–5.1", p.NormalRange)
-	require.Equal(t, "2.5–6.5", p.CriticalRange)
+	require.Equal(t, "<2.5 or >6.5", p.CriticalRange)
 	require.Equal(t, "HH", p.Flag, "critical by the limits alone")
 	require.Equal(t, "LL", c.Reports[1].Parameters[0].Flag, "the sender's flag")
-	require.Equal(t, "≥ 20", c.Reports[1].Parameters[0].CriticalRange)
+	require.Equal(t, "<20", c.Reports[1].Parameters[0].CriticalRange, "a low limit alone")
 
 	w.Settings.ShareComment = false
 	require.Empty(t, Content(w, "").Comment, "the comment goes out only when the lab shares it")

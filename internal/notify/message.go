@@ -46,9 +46,12 @@ type Content struct {
 	OrderURL       string
 	CalledBy       string
 	NotifiedPerson string
-	CalledAt       time.Time
-	RecipientName  string
-	RecipientType  string // Patient, Referral, Organization or Other
+	// ReadBack is true when the person reached read the results back on
+	// the call; the message then does not ask them to call back for it.
+	ReadBack      bool
+	CalledAt      time.Time
+	RecipientName string
+	RecipientType string // Patient, Referral, Organization or Other
 }
 
 // Report is one test of the order with its (critical) parameters.

@@ -171,7 +171,7 @@ func (s *sheet) report(r Report, i, n int) {
 				{"Result", 26, cols[1].text},
 				{"Unit", 24, cols[2].text},
 				{"Normal range", 32, cols[3].text},
-				{"Critical range", 30, func(p Parameter) string { return p.CriticalRange }},
+				{"Critical limits", 30, func(p Parameter) string { return p.CriticalRange }},
 				{"Flag", 22, cols[4].text},
 			}
 			break
@@ -290,6 +290,9 @@ func (s *sheet) closing(v view) {
 	if v.OrderURL != "" {
 		p.SetFont("Helvetica", "", 9)
 		p.MultiCell(0, 5, s.tr("Order: "+v.OrderURL), "", "L", false)
+	}
+	if v.ReadBack {
+		return
 	}
 	p.Ln(3)
 	p.SetFont("Helvetica", "B", 12)

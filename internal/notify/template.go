@@ -371,6 +371,7 @@ func templateContext(v view) map[string]any {
 		"order_url":           v.OrderURL,
 		"called_by":           v.CalledBy,
 		"notified_person":     v.NotifiedPerson,
+		"read_back":           v.ReadBack,
 		"called_at":           v.CalledAtText,
 		"recipient_name":      v.RecipientName,
 		"recipient_type":      v.RecipientType,

@@ -204,3 +204,21 @@ func TestRenderConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestReadBackLine: the message asks for a read-back only when the callout
+// did not confirm one; critical limits read as limits.
+func TestReadBackLine(t *testing.T) {
+	for _, confirmed := range []bool{false, true} {
+		c := testContent()
+		c.ReadBack = confirmed
+		c.Reports[0].Parameters[0].CriticalRange = "<2.5 or >6.5"
+		out := render(t, c)
+		pdf, err := FaxSheet(c)
+		require.NoError(t, err)
+		for _, body := range []string{out.HTML, out.Text, flat(pdfText(t, pdf))} {
+			require.Equal(t, !confirmed, strings.Contains(body, "Read back required"), "read back confirmed: %v", confirmed)
+		}
+		require.Contains(t, out.Text, "critical limits: <2.5 or >6.5")
+		require.Contains(t, out.HTML, "&lt;2.5 or &gt;6.5")
+	}
+}

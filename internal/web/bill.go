@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"callout/internal/callout"
 )
@@ -28,6 +29,19 @@ type billView struct {
 	History     historyView
 }
 
+// Open counts the critical reports a callout is still due for (pending or
+// attempted and offered): with none, the page says so instead of showing
+// an empty form.
+func (v billView) Open() int {
+	n := 0
+	for _, r := range v.Critical {
+		if r.CanCallout && r.State != callout.StateDone {
+			n++
+		}
+	}
+	return n
+}
+
 type contactView struct {
 	Role string
 	callout.Contact
@@ -37,7 +51,17 @@ type reportView struct {
 	callout.Report
 	Selected bool
 	Params   []paramView
+	// DoneAt is when the report's callout was marked done (zero when it is
+	// not done): the reopen question names it.
+	DoneAt time.Time
+	// Reopen is the user's confirmation, as sent, that a done report in the
+	// selection is to be reopened.
+	Reopen bool
 }
+
+// Done reports whether the report's callout is done: including it again
+// reopens it, which the page asks the user to confirm.
+func (r reportView) Done() bool { return r.State == callout.StateDone }
 
 type paramView struct {
 	callout.Parameter
@@ -53,6 +77,8 @@ type calloutForm struct {
 	Patient, Referral, Organization bool
 	Email, Fax, ReadBack            bool
 	NotifiedPerson, Comment         string
+	// Reopen holds the done reports whose reopening the user confirmed.
+	Reopen map[int64]bool
 	// Outcome is the attempt's outcome; a done callout's follows read-back.
 	Outcome string
 }
@@ -180,22 +206,35 @@ func (h *Handler) loadBill(r *http.Request, s *callout.Session, id int64) (billV
 			v.Others = append(v.Others, rv)
 			continue
 		}
-		if b.Draft != nil {
-			rv.Selected = selected[rep.ID] && rep.CanCallout
-		} else {
-			rv.Selected = rep.CanCallout && (rep.State == callout.StatePending || rep.State == callout.StateAttempted)
-		}
+		// A done report is never selected by default, not even when an
+		// attempt included it before it was done: sending the form as
+		// shown must not reopen anything.
+		open := rep.CanCallout && (rep.State == callout.StatePending || rep.State == callout.StateAttempted)
+		rv.Selected = open && (b.Draft == nil || selected[rep.ID])
 		v.Critical = append(v.Critical, rv)
 	}
 	v.History, err = h.loadHistory(r, p, b.Bill)
-	return v, err
+	if err != nil {
+		return v, err
+	}
+	for _, rec := range v.History.Records { // newest first
+		if !rec.Done() || rec.LabReportID == nil {
+			continue
+		}
+		for i := range v.Critical {
+			if c := &v.Critical[i]; c.ID == *rec.LabReportID && c.Done() && c.DoneAt.IsZero() {
+				c.DoneAt = rec.CreatedAt
+			}
+		}
+	}
+	return v, nil
 }
 
 // viewParam is a result as the order page shows it. The normal range is the
 // lab's own text (HL7 OBX-7) when it sent one: "< 9 mcg/dL" or "negative"
 // say more than the bounds read from them.
 func viewParam(p callout.Parameter) paramView {
-	v := paramView{Parameter: p, Flag: p.Flag, Normal: callout.RangeText(p.NormalLow, p.NormalHigh), Critical: callout.RangeText(p.CriticalLow, p.CriticalHigh)}
+	v := paramView{Parameter: p, Flag: p.Flag, Normal: callout.RangeText(p.NormalLow, p.NormalHigh), Critical: callout.CriticalLimitsText(p.CriticalLow, p.CriticalHigh)}
 	if p.ReferenceRangeText != "" {
 		v.Normal = p.ReferenceRangeText
 	}
@@ -357,7 +396,28 @@ func parseCalloutForm(r *http.Request) (callout.Request, calloutForm, error) {
 		}
 		req.LabReportIDs = append(req.LabReportIDs, id)
 	}
+	for _, v := range f["reopen"] {
+		if id, err := strconv.ParseInt(v, 10, 64); err == nil && id > 0 && len(form.Reopen) < len(f["report"]) {
+			if form.Reopen == nil {
+				form.Reopen = map[int64]bool{}
+			}
+			form.Reopen[id] = true
+		}
+	}
 	return req, form, nil
+}
+
+// unconfirmedReopen returns the first done report in the selection whose
+// reopening the form did not confirm. The API keeps the seed's rule (a done
+// report in a callout is reopened); the page asks first, because a done
+// report ticked by mistake would send the order back to Pending.
+func unconfirmedReopen(b callout.BillView, req callout.Request, form calloutForm) (callout.Report, bool) {
+	for _, id := range req.LabReportIDs {
+		if rep, ok := b.Report(id); ok && rep.State == callout.StateDone && !form.Reopen[id] {
+			return rep, true
+		}
+	}
+	return callout.Report{}, false
 }
 
 // postCallout calls out the order. The form carries a one-time key, stored
@@ -385,6 +445,15 @@ func (h *Handler) postCallout(w http.ResponseWriter, r *http.Request, s *callout
 	idem := &callout.Idempotency{Key: "web:" + key, Hash: hex.EncodeToString(sum[:])}
 
 	if h.replayed(w, r, s, id, idem, form, req) {
+		return
+	}
+	// A double click on "Mark callout done" may find its reports done by
+	// the first click, committed since the replay check: it is answered
+	// as that one, not asked to reopen them.
+	if err := h.confirmReopen(r, s, id, req, form); err != nil {
+		if !h.replayed(w, r, s, id, idem, form, req) {
+			h.billError(w, r, s, id, form, selection(req), err)
+		}
 		return
 	}
 	res, err := h.svc.Callout(ctx, p, id, req, idem)
@@ -422,6 +491,19 @@ func (h *Handler) replayed(w http.ResponseWriter, r *http.Request, s *callout.Se
 	return true
 }
 
+// confirmReopen refuses a form that includes a done report without the
+// user's confirmation to reopen it; the page then asks the question.
+func (h *Handler) confirmReopen(r *http.Request, s *callout.Session, id int64, req callout.Request, form calloutForm) error {
+	b, err := h.svc.Bill(r.Context(), s.User.Principal(), id)
+	if err != nil {
+		return err
+	}
+	if rep, ok := unconfirmedReopen(b, req, form); ok {
+		return callout.Errorf(callout.KindConflict, "%s was already called out as done; tick \"Reopen %s\" to include it again, or untick it", rep.TestName, rep.TestName)
+	}
+	return nil
+}
+
 func (h *Handler) savedRedirect(w http.ResponseWriter, r *http.Request, id int64, status string) {
 	flash := "done"
 	if status == callout.StatusAttempted {
@@ -454,6 +536,7 @@ func (h *Handler) billError(w http.ResponseWriter, r *http.Request, s *callout.S
 	v.Form = form
 	for i := range v.Critical {
 		v.Critical[i].Selected = sel[v.Critical[i].ID]
+		v.Critical[i].Reopen = form.Reopen[v.Critical[i].ID]
 	}
 	msg := sentence(callout.ErrorMessage(cause))
 	if status == http.StatusInternalServerError {

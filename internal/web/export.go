@@ -83,12 +83,17 @@ func exportRows(bills []callout.Bill, recs []callout.Record) []exportRow {
 	return out
 }
 
-// criticalText lists a report's critical parameters as "name value unit flag".
+// criticalText lists a report's critical parameters as "name value unit
+// flag (critical <2.5 or >6.5)", the limits when the result has them.
 func criticalText(params []callout.Parameter) string {
 	var parts []string
 	for _, p := range callout.CriticalParameters(params) {
 		v := viewParam(p)
-		parts = append(parts, strings.Join(strings.Fields(strings.Join([]string{p.Name, p.Value, p.Unit, v.Flag}, " ")), " "))
+		part := strings.Join(strings.Fields(strings.Join([]string{p.Name, p.Value, p.Unit, v.Flag}, " ")), " ")
+		if v.Critical != "" {
+			part += " (critical " + v.Critical + ")"
+		}
+		parts = append(parts, part)
 	}
 	return strings.Join(parts, "; ")
 }

@@ -195,8 +195,16 @@ func templateFuncs(loc *time.Location) template.FuncMap {
 			}
 			return t.In(loc).Format("02 Jan 2006 15:04")
 		},
-		"clock":    func(t time.Time) string { return t.In(loc).Format("15:04:05") },
-		"hhmm":     func(t time.Time) string { return t.In(loc).Format("15:04") },
+		"clock": func(t time.Time) string { return t.In(loc).Format("15:04:05") },
+		// hhmm is a time of today as a lab says it ("06:52"), with the
+		// date when it was another day.
+		"hhmm": func(t time.Time) string {
+			t = t.In(loc)
+			if y, m, d := t.Date(); time.Now().In(loc).Format("2006-01-02") == fmt.Sprintf("%04d-%02d-%02d", y, m, d) {
+				return t.Format("15:04")
+			}
+			return t.Format("02 Jan 15:04")
+		},
 		"isoTime":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"duration": durationText,
 		"join":     strings.Join,

@@ -46,6 +46,9 @@ type Worklist interface {
 	WorklistExport(ctx context.Context, labID int64, f callout.WorklistFilter, bills []int64) ([]callout.Bill, []callout.Record, error)
 	// FindBill returns the id of the lab's order with an Order ID.
 	FindBill(ctx context.Context, labID int64, labBillID string) (int64, error)
+	// WorklistRows reads what the rows of one worklist page show beyond
+	// WorklistOrders, for those orders and reports only.
+	WorklistRows(ctx context.Context, labID int64, bills, reports []int64) (callout.WorklistRows, error)
 }
 
 // Config wires the pages.

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -298,7 +299,7 @@ func TestCallout(t *testing.T) {
 			"Maria Müller", `<a href="tel:&#43;15550101">&#43;1 555 0101</a>`, "rao@clinic.example", "&#43;1 555 0199",
 			"Ask for a read-back of every value.",
 			fmt.Sprintf(`id="report-%d" checked`, r1), fmt.Sprintf(`id="report-%d" checked`, r2),
-			`<tr class="critical">`, "2.5–6.5", "HH",
+			`<tr class="critical">`, "&lt;2.5 or &gt;6.5", "HH",
 			"Other tests of this order (1)", "Thyroid panel",
 			`name="is_referral" checked`, "Mark callout done", "Save attempt",
 		} {
@@ -430,12 +431,18 @@ func TestDoubleSubmit(t *testing.T) {
 		require.Contains(t, res.body, "already sent with other choices")
 		require.Equal(t, 1, count(t, b, "activity_log"))
 
-		// A new page load gives a new key: a second callout is possible on purpose.
+		// A new page load gives a new key: a second callout is possible on
+		// purpose, once the page's reopen question is answered.
 		form = br.calloutForm(o.ID)
 		form["report"] = ids(o.Reports[0].ID)
 		form.Set("action", "done")
 		form.Set("is_referral", "on")
 		form.Set("notified_person", "Dr. Rao")
+		res = br.post(path, form)
+		require.Equal(t, http.StatusConflict, res.status)
+		require.Contains(t, res.body, "already called out as done")
+		require.Equal(t, 1, count(t, b, "activity_log"), "nothing reopened without the confirmation")
+		form.Set("reopen", strconv.FormatInt(o.Reports[0].ID, 10))
 		require.Equal(t, http.StatusSeeOther, br.post(path, form).status)
 		require.Equal(t, 2, count(t, b, "activity_log"))
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -78,6 +79,26 @@ type orderRow struct {
 	Age      time.Duration
 	AgeClass string // "ok", "warn" or "late" against the lab's target
 	DoneAt   time.Time
+	// Due is the time left to the lab's target (negative once over it).
+	Due time.Duration
+	// Values are the row's critical values as the bench says them:
+	// "K 7.1 HH", "Glu 35 LL".
+	Values        []string
+	Departments   []string
+	ReferralPhone string
+	// FailedCopies counts the order's failed email and fax copies.
+	FailedCopies int
+	// LastDone is the order's newest done callout (Done tab).
+	LastDone *callout.Record
+}
+
+// DueText says how the row stands against the lab's target: "due in 4 min"
+// or "overdue 12 min".
+func (r orderRow) DueText() string {
+	if r.Due < 0 {
+		return "overdue " + durationText(-r.Due)
+	}
+	return "due in " + durationText(r.Due)
 }
 
 type worklistView struct {
@@ -147,7 +168,90 @@ func (h *Handler) loadWorklist(r *http.Request, s *callout.Session) (worklistVie
 	}
 	v.Pages = max(1, (total+ordersPerPage-1)/ordersPerPage)
 	v.Orders = groupOrders(items, v.Updated, set.TargetMinutes)
+	if err := h.decorateRows(ctx, p, v.Orders); err != nil {
+		return v, "", err
+	}
 	return v, set.Name, nil
+}
+
+// decorateRows adds to the page's rows what a technologist acts on: the
+// critical values, departments, the referral's phone, failed copies and,
+// on the Done tab, the last callout. One bounded read for the page's ids,
+// apart from the worklist query.
+func (h *Handler) decorateRows(ctx context.Context, p callout.Principal, rows []orderRow) error {
+	var bills, reports []int64
+	for _, row := range rows {
+		bills = append(bills, row.BillID)
+		for _, it := range row.Reports {
+			reports = append(reports, it.ID)
+		}
+	}
+	if len(bills) == 0 {
+		return nil
+	}
+	info, err := h.worklist.WorklistRows(ctx, p.LabID, bills, reports)
+	if err != nil {
+		return err
+	}
+	for i := range rows {
+		row := &rows[i]
+		row.ReferralPhone = info.ReferralPhone[row.BillID]
+		row.FailedCopies = info.FailedDeliveries[row.BillID]
+		if rec, ok := info.LastDone[row.BillID]; ok {
+			row.LastDone = &rec
+		}
+		for _, it := range row.Reports {
+			if it.Department != "" && !slices.Contains(row.Departments, it.Department) {
+				row.Departments = append(row.Departments, it.Department)
+			}
+			for _, prm := range callout.CriticalParameters(info.Parameters[it.ID]) {
+				row.Values = append(row.Values, valueText(prm))
+			}
+		}
+	}
+	// Failed copies are counted per order; a user limited to departments
+	// sees an order's copies only as the service shows them.
+	if len(p.Departments) > 0 {
+		for i := range rows {
+			if rows[i].FailedCopies == 0 {
+				continue
+			}
+			ds, err := h.svc.Deliveries(ctx, p, rows[i].BillID)
+			if err != nil {
+				return err
+			}
+			rows[i].FailedCopies = 0
+			for _, d := range ds {
+				if d.Status == callout.DeliveryFailed {
+					rows[i].FailedCopies++
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// valueText is a critical value as the bench says it: the parameter's
+// short name, the value and the flag ("K 7.1 HH").
+func valueText(p callout.Parameter) string {
+	v := viewParam(p)
+	return strings.Join(strings.Fields(shortName(p.Name)+" "+p.Value+" "+v.Flag), " ")
+}
+
+// shortNames are the abbreviations labs use for common analytes; other
+// names are shown as they come.
+var shortNames = map[string]string{
+	"potassium": "K", "sodium": "Na", "glucose": "Glu", "calcium": "Ca", "chloride": "Cl",
+	"magnesium": "Mg", "phosphate": "Phos", "haemoglobin": "Hb", "hemoglobin": "Hb",
+	"platelets": "Plt", "platelet count": "Plt", "white cell count": "WBC", "troponin i": "TnI",
+	"troponin t": "TnT", "creatinine": "Crea", "bilirubin": "Bili", "lactate": "Lac",
+}
+
+func shortName(name string) string {
+	if s, ok := shortNames[strings.ToLower(strings.TrimSpace(name))]; ok {
+		return s
+	}
+	return name
 }
 
 // maxSearchHits bounds how many reports one search reads from the index.
@@ -210,6 +314,7 @@ func groupOrders(items []callout.WorklistItem, now time.Time, targetMinutes int)
 	}
 	for i := range rows {
 		rows[i].AgeClass = ageClass(rows[i].Age, targetMinutes)
+		rows[i].Due = time.Duration(targetMinutes)*time.Minute - rows[i].Age
 	}
 	return rows
 }

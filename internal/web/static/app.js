@@ -1,4 +1,4 @@
-// Callout's pages work without this script; it adds two things.
+// Callout's pages work without this script; it adds what follows.
 //
 // 1. A form marked data-once is sent once: a second click or Enter is
 //    ignored and its buttons are disabled. (The server also stores the form's
@@ -7,6 +7,7 @@
 // 2. A region with data-refresh-url reloads itself from that address every
 //    data-refresh-ms milliseconds (the fragment may change the interval), so
 //    the worklist and the order's history stay current without a reload.
+// 3. A page shown again by the Back button is reloaded (see pageshow).
 (function () {
   'use strict';
 
@@ -27,16 +28,13 @@
     }, 0);
   });
 
-  // Coming back with the Back button shows the page as it was left: let its
-  // forms be used again.
+  // Coming back with the Back button, the browser may show the page from
+  // its back-forward cache as it was left — Chromium does so even for
+  // pages sent with Cache-Control: no-store — and an order marked done a
+  // moment ago would look pending again. Every page here shows state that
+  // may have changed, so such a page is loaded again from the server.
   window.addEventListener('pageshow', function (e) {
-    if (!e.persisted) return;
-    document.querySelectorAll('form[data-sent]').forEach(function (form) {
-      delete form.dataset.sent;
-      form.querySelectorAll('button[type="submit"]').forEach(function (b) {
-        b.disabled = b.hasAttribute('hidden');
-      });
-    });
+    if (e.persisted) window.location.reload();
   });
 
   function keyOf(el) {
