@@ -71,6 +71,7 @@ func TestBrowserOrderSafety(t *testing.T) {
 	require.True(t, checked(t, ctx, elec))
 	require.False(t, js(`!!document.getElementById("nothing-due")`))
 	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.ID("notified_person"), "Dr. Anil Rao, registrar"),
 		chromedp.Click(chromedp.CSS("button[value=done]")),
 		chromedp.WaitVisible(chromedp.CSS("p.flash")),
 	))
@@ -114,6 +115,7 @@ func TestBrowserOrderSafety(t *testing.T) {
 	// With the confirmation, the report is called out again.
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.ID(fmt.Sprintf("reopen-%d", reports[0]))),
+		chromedp.SetValue(chromedp.ID("notified_person"), "Dr. Anil Rao, registrar"),
 		chromedp.Click(chromedp.CSS("button[value=done]")),
 		chromedp.WaitVisible(chromedp.CSS("p.flash")),
 	))
