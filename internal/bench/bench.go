@@ -65,6 +65,9 @@ type Config struct {
 	HL7Conns   []int         // MLLP connections in the hl7 set; default 1, 4
 
 	SignInClients int // parallel sign-in clients in the signin set; default 8
+
+	ScaleReports int // reports loaded in the scale set; default 20,000
+	ScaleRuns    int // sequential requests per listing in the scale set (exports a quarter); default 40
 }
 
 // The sets of measurements.
@@ -108,6 +111,8 @@ type Report struct {
 	HL7   []Result      // ModeHL7 and ModeHL7Floor, per engine and connection count
 	// SignIn is the signin set, per engine.
 	SignIn []SignInResult
+	// Scale is the scale set, per engine.
+	Scale []ScaleResult
 }
 
 // Results lists every measurement of the report.
@@ -160,6 +165,12 @@ func (c *Config) defaults() {
 	if c.SignInClients <= 0 {
 		c.SignInClients = 8
 	}
+	if c.ScaleReports <= 0 {
+		c.ScaleReports = 20000
+	}
+	if c.ScaleRuns <= 0 {
+		c.ScaleRuns = 40
+	}
 }
 
 // Run measures every set, engine and size, writes the tables to out and
@@ -183,8 +194,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (Repo
 		}
 	}
 	for _, set := range cfg.Sets {
-		if set != SetCore && set != SetEmail && set != SetHL7 && set != SetSignIn {
-			return Report{}, fmt.Errorf("bench: unknown mode %q (want core, email, hl7 or signin)", set)
+		if set != SetCore && set != SetEmail && set != SetHL7 && set != SetSignIn && set != SetScale {
+			return Report{}, fmt.Errorf("bench: unknown mode %q (want core, email, hl7, signin or scale)", set)
 		}
 	}
 	for _, n := range slices.Concat(cfg.Sizes, cfg.EmailSizes) {
@@ -241,6 +252,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (Repo
 				rep.SignIn = append(rep.SignIn, r)
 				if err != nil {
 					return fmt.Errorf("bench signin %s: %w", engine, err)
+				}
+			}
+			if slices.Contains(cfg.Sets, SetScale) {
+				r, err := runScaleCell(ctx, cfg, engine, log)
+				rep.Scale = append(rep.Scale, r)
+				if err != nil {
+					return fmt.Errorf("bench scale %s: %w", engine, err)
 				}
 			}
 		}
