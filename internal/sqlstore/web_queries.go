@@ -134,6 +134,13 @@ func (s *Store) worklistItems(ctx context.Context, where string, args []any, lim
 	if err != nil {
 		return nil, fmt.Errorf("load worklist reports: %w", err)
 	}
+	return scanWorklistItems(rows)
+}
+
+// scanWorklistItems reads worklist rows (report id, bill id, Order ID,
+// patient, referral, test id and name, department, state, resulted and
+// updated times) and closes rows.
+func scanWorklistItems(rows *sql.Rows) ([]callout.WorklistItem, error) {
 	defer rows.Close()
 	out := []callout.WorklistItem{}
 	for rows.Next() {

@@ -1,0 +1,28 @@
+-- +goose Up
+-- Every foreign key has an index whose first column is the key (issue 14):
+-- deleting or checking a parent row, and the reads that go from a report
+-- to its parameters and records, then walk only that report's rows.
+CREATE INDEX report_parameters_report ON report_parameters (lab_report_id, position);
+CREATE INDEX critical_callouts_report ON critical_callouts (lab_report_id);
+CREATE INDEX activity_log_order ON activity_log (bill_id);
+CREATE INDEX api_tokens_lab ON api_tokens (lab_id);
+CREATE INDEX users_lab ON users (lab_id);
+CREATE INDEX hl7_messages_lab ON hl7_messages (lab_id);
+CREATE INDEX signin_failures_lab ON signin_failures (lab_id);
+-- An order's records: both equality columns lead, so that without
+-- statistics (or with any) a planner prefers this index to walking the
+-- lab's records through critical_callouts_lab (lab_id, id), which would
+-- only spare it a sort of the order's few rows.
+CREATE INDEX critical_callouts_order ON critical_callouts (bill_id, lab_id, id);
+DROP INDEX critical_callouts_bill;
+
+-- +goose Down
+CREATE INDEX critical_callouts_bill ON critical_callouts (bill_id, id);
+DROP INDEX critical_callouts_order;
+DROP INDEX signin_failures_lab;
+DROP INDEX hl7_messages_lab;
+DROP INDEX users_lab;
+DROP INDEX api_tokens_lab;
+DROP INDEX activity_log_order;
+DROP INDEX critical_callouts_report;
+DROP INDEX report_parameters_report;
