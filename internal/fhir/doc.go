@@ -48,7 +48,9 @@
 // :identifier modifier the Order ID), subject and patient (Patient/{billID}),
 // sent (eq, gt, ge, lt, le, sa, eb; dates without a time zone are UTC),
 // status (completed for done, in-progress for attempts), _count (default 50,
-// at most 500) and _format (JSON only). Commas are OR, repeated parameters
+// at most 500), _total (Bundle.total only with _total=accurate or _count=0:
+// counting reads every matching record, so an ordinary page does not) and
+// _format (JSON only). Commas are OR, repeated parameters
 // AND. Any other parameter is refused with 400 rather than silently ignored:
 // an integrator who misspells a filter must not receive every record.
 // Results come oldest first (by id); a next link pages on with an opaque

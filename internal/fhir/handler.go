@@ -96,8 +96,11 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request, p callout.Princ
 		}
 	}
 	base := h.base
-	b := Bundle{ResourceType: "Bundle", Type: "searchset", Total: total,
+	b := Bundle{ResourceType: "Bundle", Type: "searchset",
 		Link: []BundleLink{{Relation: "self", URL: base + "/Communication" + query(r.URL.Query())}}}
+	if s.q.Total {
+		b.Total = &total
+	}
 	if len(entries) > s.count {
 		entries = entries[:s.count]
 		next := r.URL.Query()

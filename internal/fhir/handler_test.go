@@ -143,11 +143,15 @@ func (b *testBundle) read(t *testing.T, token string, id int64) r4.Communication
 	return c
 }
 
-// search runs a search, validates the Bundle and returns its total and the
-// entries' ids.
+// search runs a search asking for the total (_total=accurate), validates the
+// Bundle and returns its total and the entries' ids.
 func (b *testBundle) search(t *testing.T, token, query string) (int, []int64, r4.Bundle, []r4.Communication) {
 	t.Helper()
-	a := b.get(t, token, "/fhir/r4/Communication?"+query)
+	sep := "&"
+	if query == "" {
+		sep = ""
+	}
+	a := b.get(t, token, "/fhir/r4/Communication?"+query+sep+"_total=accurate")
 	require.Equal(t, http.StatusOK, a.status, "%s: %s", query, a.body)
 	bundle, cs, err := checkBundle(a.body)
 	require.NoError(t, err, string(a.body))
@@ -157,6 +161,7 @@ func (b *testBundle) search(t *testing.T, token, query string) (int, []int64, r4
 		require.NoError(t, err)
 		ids = append(ids, id)
 	}
+	require.NotNil(t, bundle.Total, "%s: _total=accurate gives the total", query)
 	return *bundle.Total, ids, bundle, cs
 }
 
@@ -286,7 +291,7 @@ func TestFHIR(t *testing.T) {
 		t.Run("SearchBundle", func(t *testing.T) {
 			_, _, bundle, _ := b.search(t, b.staff, "status=completed")
 			require.Equal(t, "self", bundle.Link[0].Relation)
-			require.Equal(t, publicBase+"/fhir/r4/Communication?status=completed", bundle.Link[0].Url)
+			require.Equal(t, publicBase+"/fhir/r4/Communication?_total=accurate&status=completed", bundle.Link[0].Url)
 			require.Len(t, bundle.Link, 1, "no next page")
 			require.Equal(t, publicBase+"/fhir/r4/Communication/"+id(b.done1), *bundle.Entry[0].FullUrl)
 		})
@@ -324,6 +329,25 @@ func TestFHIR(t *testing.T) {
 			}
 		})
 
+		t.Run("TotalOnlyWhenAsked", func(t *testing.T) {
+			for _, q := range []string{"", "_total=none", "_total=estimate", "status=completed"} {
+				a := b.get(t, b.staff, "/fhir/r4/Communication?"+q)
+				require.Equal(t, http.StatusOK, a.status, string(a.body))
+				bundle, _, err := checkBundle(a.body)
+				require.NoError(t, err)
+				require.Nil(t, bundle.Total, q)
+			}
+			a := b.get(t, b.staff, "/fhir/r4/Communication?_total=accurate&_count=1")
+			require.Equal(t, http.StatusOK, a.status, string(a.body))
+			bundle, cs, err := checkBundle(a.body)
+			require.NoError(t, err)
+			require.NotNil(t, bundle.Total)
+			require.Equal(t, 3, *bundle.Total)
+			require.Len(t, cs, 1)
+			a = b.get(t, b.staff, "/fhir/r4/Communication?_total=maybe")
+			b.refused(t, a, http.StatusBadRequest, r4.IssueTypeInvalid)
+		})
+
 		t.Run("Paging", func(t *testing.T) {
 			total, _, _, _ := b.search(t, b.staff, "_count=0")
 			require.Equal(t, 3, total)
@@ -335,7 +359,9 @@ func TestFHIR(t *testing.T) {
 				require.Equal(t, http.StatusOK, a.status, string(a.body))
 				bundle, cs, err := checkBundle(a.body)
 				require.NoError(t, err)
-				require.Equal(t, 3, *bundle.Total)
+				// A page costs its page: nothing counted unless asked.
+				require.Nil(t, bundle.Total, "a page without _total has no total")
+				require.NotContains(t, string(a.body), `"total"`)
 				require.Len(t, cs, 1)
 				n, _ := strconv.ParseInt(*cs[0].Id, 10, 64)
 				got = append(got, n)

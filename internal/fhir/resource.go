@@ -90,7 +90,9 @@ type Annotation struct {
 type Bundle struct {
 	ResourceType string        `json:"resourceType"`
 	Type         string        `json:"type"`
-	Total        int           `json:"total"`
+	// Total is the number of matches, counted only when the search asks
+	// (_total=accurate, or _count=0): counting reads every matching record.
+	Total *int          `json:"total,omitempty"`
 	Link         []BundleLink  `json:"link"`
 	Entry        []BundleEntry `json:"entry,omitempty"`
 }

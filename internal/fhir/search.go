@@ -80,10 +80,10 @@ func parseSearch(v url.Values, labID int64) (search, error) {
 			err = s.status(modifier, values)
 		case "sent":
 			err = s.sent(modifier, values)
-		case "_count", "_cursor", "_format":
+		case "_count", "_cursor", "_format", "_total":
 			err = s.control(name, values)
 		default:
-			err = notSupported("unknown search parameter %q; Communication supports based-on, subject, patient, sent, status, _count", name)
+			err = notSupported("unknown search parameter %q; Communication supports based-on, subject, patient, sent, status, _count, _total", name)
 		}
 		if err != nil {
 			return search{}, err
@@ -313,6 +313,19 @@ func (s *search) control(name string, values []string) error {
 			return invalid("_count must be a whole number of at least 0, not %q", v)
 		}
 		s.count = min(n, maxCount)
+		if n == 0 {
+			s.q.Total = true // no entries asked for: the count is the answer
+		}
+	case "_total":
+		// FHIR's values: none, estimate, accurate. Only accurate counts;
+		// this server gives no estimates, and FHIR lets it leave them out.
+		switch v {
+		case "accurate":
+			s.q.Total = true
+		case "none", "estimate":
+		default:
+			return invalid("_total must be none, estimate or accurate, not %q", v)
+		}
 	case "_cursor":
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {

@@ -47,4 +47,7 @@ type Query struct {
 	Departments []string
 	AfterID     int64
 	Limit       int
+	// Total asks for the number of matching records (regardless of
+	// AfterID and Limit); without it the store counts nothing.
+	Total bool
 }

@@ -230,9 +230,6 @@ func checkBundle(raw []byte) (r4.Bundle, []r4.Communication, error) {
 	if b.Type != r4.BundleTypeSearchset {
 		return b, nil, fmt.Errorf("Bundle.type is %s, want searchset", b.Type.Code())
 	}
-	if b.Total == nil {
-		return b, nil, fmt.Errorf("a searchset Bundle has a total")
-	}
 	self := false
 	for _, l := range b.Link {
 		self = self || l.Relation == "self"

@@ -57,8 +57,9 @@ func (s *Store) CalloutRecord(ctx context.Context, labID, id int64) (fhir.Entry,
 }
 
 // SearchCalloutRecords returns the lab's callout records matching q, by id,
-// and how many match regardless of q.AfterID and q.Limit: three statements
-// (the count, the page, the page's reports) however many records match.
+// and, when q.Total asks, how many match regardless of q.AfterID and
+// q.Limit: at most three statements (the count, the page, the page's
+// reports) however many records match; the page is keyset-paged by id.
 func (s *Store) SearchCalloutRecords(ctx context.Context, labID int64, q fhir.Query) ([]fhir.Entry, int, error) {
 	where := ` FROM critical_callouts c JOIN bills b ON b.id = c.bill_id WHERE c.lab_id = $1`
 	args := []any{labID}
@@ -107,11 +108,18 @@ func (s *Store) SearchCalloutRecords(ctx context.Context, labID int64, q fhir.Qu
 			     OR c.lab_report_id IS NULL AND r.test_id IN (` + s.calloutFor("c.meta") + `)))`
 	}
 
+	// Counting reads every matching record of the lab's history, so only
+	// a search that asks for the total pays for it.
 	var total int
-	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*)`+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count callout records: %w", err)
+	if q.Total {
+		if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*)`+where, args...).Scan(&total); err != nil {
+			return nil, 0, fmt.Errorf("count callout records: %w", err)
+		}
+		if total == 0 {
+			return []fhir.Entry{}, 0, nil
+		}
 	}
-	if q.Limit <= 0 || total == 0 {
+	if q.Limit <= 0 {
 		return []fhir.Entry{}, total, nil
 	}
 	if q.AfterID > 0 {
