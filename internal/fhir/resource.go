@@ -88,13 +88,13 @@ type Annotation struct {
 
 // Bundle is a searchset Bundle.
 type Bundle struct {
-	ResourceType string        `json:"resourceType"`
-	Type         string        `json:"type"`
+	ResourceType string `json:"resourceType"`
+	Type         string `json:"type"`
 	// Total is the number of matches, counted only when the search asks
 	// (_total=accurate, or _count=0): counting reads every matching record.
 	Total *int          `json:"total,omitempty"`
-	Link         []BundleLink  `json:"link"`
-	Entry        []BundleEntry `json:"entry,omitempty"`
+	Link  []BundleLink  `json:"link"`
+	Entry []BundleEntry `json:"entry,omitempty"`
 }
 
 // BundleLink is a link of a Bundle (self, next).
