@@ -15,8 +15,11 @@ CREATE INDEX signin_failures_lab ON signin_failures (lab_id);
 -- only spare it a sort of the order's few rows.
 CREATE INDEX critical_callouts_order ON critical_callouts (bill_id, lab_id, id);
 DROP INDEX critical_callouts_bill;
+-- The web's Done tab: a lab's done reports, most recently updated first.
+CREATE INDEX lab_reports_recent ON lab_reports (lab_id, critical_values, last_updated, id);
 
 -- +goose Down
+DROP INDEX lab_reports_recent;
 CREATE INDEX critical_callouts_bill ON critical_callouts (bill_id, id);
 DROP INDEX critical_callouts_order;
 DROP INDEX signin_failures_lab;
