@@ -59,6 +59,16 @@ func worklistWhere(labID int64, f callout.WorklistFilter, bills []int64) (string
 	return q, args
 }
 
+// worklistFrom is the FROM of worklistWhere's conditions: the reports,
+// joined to their orders only when the text search needs the orders'
+// columns (a join that would otherwise read every order to count).
+func worklistFrom(f callout.WorklistFilter) string {
+	if strings.TrimSpace(f.Text) != "" {
+		return `FROM lab_reports r JOIN bills b ON b.id = r.bill_id`
+	}
+	return `FROM lab_reports r`
+}
+
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // WorklistOrders returns the reports of one page of orders: the orders that
@@ -83,7 +93,7 @@ func (s *Store) WorklistOrders(ctx context.Context, labID int64, f callout.Workl
 	where, args := worklistWhere(labID, f, bills)
 	var total, reports int
 	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(DISTINCT x.bill_id), COUNT(*) FROM (SELECT r.bill_id
-		FROM lab_reports r JOIN bills b ON b.id = r.bill_id WHERE`+where+`
+		`+worklistFrom(f)+` WHERE`+where+`
 		LIMIT `+strconv.Itoa(callout.WorklistCountCap+1)+`) x`, args...).Scan(&total, &reports); err != nil {
 		return nil, 0, fmt.Errorf("count worklist orders: %w", err)
 	}
@@ -155,7 +165,7 @@ func (s *Store) worklistPage(ctx context.Context, labID int64, f callout.Worklis
 			args = append(args, sm.after.at, sm.after.id)
 		}
 		rows, err := s.DB.QueryContext(ctx, `SELECT r.id, r.bill_id, `+col+`
-			FROM lab_reports r JOIN bills b ON b.id = r.bill_id WHERE`+where+`
+			`+worklistFrom(f)+` WHERE`+where+`
 			ORDER BY `+col+dir+`, r.id`+dir+` LIMIT `+strconv.Itoa(chunk), args...)
 		if err != nil {
 			return fmt.Errorf("load worklist orders: %w", err)
