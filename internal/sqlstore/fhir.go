@@ -126,8 +126,16 @@ func (s *Store) SearchCalloutRecords(ctx context.Context, labID int64, q fhir.Qu
 		args = append(args, q.AfterID)
 		where += ` AND c.id > ` + next()
 	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT `+calloutRecordColumns+`, `+billColumns+where+
-		` ORDER BY c.id LIMIT `+strconv.Itoa(q.Limit), args...)
+	page := `SELECT ` + calloutRecordColumns + `, ` + billColumns + where + ` ORDER BY c.id LIMIT ` + strconv.Itoa(q.Limit)
+	if q.LabBillIDs == nil {
+		// Nothing filters on the order: take the page from the lab's
+		// records in id order first (critical_callouts_lab), then join
+		// its orders, so no planner joins the lab's history to sort it.
+		page = `SELECT ` + calloutRecordColumns + `, ` + billColumns + ` FROM (SELECT c.*` +
+			strings.Replace(where, ` JOIN bills b ON b.id = c.bill_id`, ``, 1) +
+			` ORDER BY c.id LIMIT ` + strconv.Itoa(q.Limit) + `) c JOIN bills b ON b.id = c.bill_id ORDER BY c.id`
+	}
+	rows, err := s.DB.QueryContext(ctx, page, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("search callout records: %w", err)
 	}

@@ -23,11 +23,11 @@ func RunScale(t *testing.T, e Engine) {
 	t.Run("WorklistReadsOnePageFromTheIndexInOrder", func(t *testing.T) {
 		t.Parallel()
 		f := NewFixture(t, e, callout.Settings{})
-		addHistory(t, f, 3000, time.Now().UTC().Add(-400*24*time.Hour))
+		AddHistory(t, f, 3000, time.Now().UTC().Add(-400*24*time.Hour))
 		for i := range 3 {
 			f.Create(t, Order("OPEN-"+strconv.Itoa(i), 2))
 		}
-		analyze(t, f.Store)
+		Analyze(t, f.Store)
 		const limit = 50
 		check := func(t *testing.T, filter callout.WorklistFilter) []callout.WorklistItem {
 			var items []callout.WorklistItem
@@ -42,7 +42,7 @@ func RunScale(t *testing.T, e Engine) {
 			if f.Store.Engine == sqlstore.Postgres {
 				// The rows the scans of lab_reports really read: at most
 				// one page per state, not the lab's history.
-				read := rowsRead(plan, "lab_reports")
+				read := RowsRead(plan, "lab_reports")
 				require.LessOrEqual(t, read, len(filter.States)*limit, "rows read from lab_reports:\n%s", plan)
 			} else {
 				// One ordered range of the worklist index per state, the
@@ -74,11 +74,11 @@ func RunScale(t *testing.T, e Engine) {
 	t.Run("WebTabsReadTheirPageNotTheHistory", func(t *testing.T) {
 		t.Parallel()
 		f := NewFixture(t, e, callout.Settings{})
-		addHistory(t, f, 3000, time.Now().UTC().Add(-400*24*time.Hour))
+		AddHistory(t, f, 3000, time.Now().UTC().Add(-400*24*time.Hour))
 		for i := range 3 {
 			f.Create(t, Order("OPEN-"+strconv.Itoa(i), 2))
 		}
-		analyze(t, f.Store)
+		Analyze(t, f.Store)
 		for _, tab := range []struct {
 			states []callout.State
 			newest bool
@@ -103,7 +103,7 @@ func RunScale(t *testing.T, e Engine) {
 					continue
 				}
 				if f.Store.Engine == sqlstore.Postgres {
-					require.LessOrEqual(t, rowsRead(p.Plan, "lab_reports"), 2*200, "%s\n%s", p.Query, p.Plan)
+					require.LessOrEqual(t, RowsRead(p.Plan, "lab_reports"), 2*200, "%s\n%s", p.Query, p.Plan)
 				} else {
 					require.NotContains(t, p.Plan, "GROUP BY", p.Query)
 					require.NotContains(t, p.Plan, "SCAN r", p.Query)
@@ -115,14 +115,14 @@ func RunScale(t *testing.T, e Engine) {
 	t.Run("PerOrderReadsUseTheOrdersIndex", func(t *testing.T) {
 		t.Parallel()
 		f := NewFixture(t, e, callout.Settings{})
-		addHistory(t, f, 3000, time.Now().UTC().Add(-400*24*time.Hour))
+		AddHistory(t, f, 3000, time.Now().UTC().Add(-400*24*time.Hour))
 		c := f.Create(t, Order("ONE", 2))
 		_, err := f.Svc.Callout(ctx, f.Staff, c.ID, Done(ReportIDs(c)...), nil)
 		require.NoError(t, err)
 		// Before statistics exist and after: the plan must not flip.
 		for _, stats := range []bool{false, true} {
 			if stats {
-				analyze(t, f.Store)
+				Analyze(t, f.Store)
 			}
 			plans, err := f.Store.Plans(ctx, func(ctx context.Context) error {
 				if _, err := f.Store.Bill(ctx, f.Lab, c.ID); err != nil {
@@ -142,7 +142,7 @@ func RunScale(t *testing.T, e Engine) {
 			for _, p := range plans {
 				if f.Store.Engine == sqlstore.Postgres {
 					for _, table := range []string{"lab_reports", "report_parameters", "critical_callouts", "bills"} {
-						require.LessOrEqual(t, rowsRead(p.Plan, table), 10, "statistics %v: %s\n%s", stats, p.Query, p.Plan)
+						require.LessOrEqual(t, RowsRead(p.Plan, table), 10, "statistics %v: %s\n%s", stats, p.Query, p.Plan)
 					}
 					continue
 				}
@@ -160,10 +160,10 @@ func RunScale(t *testing.T, e Engine) {
 	})
 }
 
-// addHistory writes n old orders straight into the fixture's lab, each
+// AddHistory writes n old orders straight into the fixture's lab, each
 // with a done critical report (with its record) and two normal ones, all
 // resulted at at: history the worklist's first page must not read.
-func addHistory(t testing.TB, f *Fixture, n int, at time.Time) {
+func AddHistory(t testing.TB, f *Fixture, n int, at time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	db := f.Store.DB
@@ -189,9 +189,9 @@ func addHistory(t testing.TB, f *Fixture, n int, at time.Time) {
 	require.NoError(t, err)
 }
 
-// analyze gives the planner statistics, as autovacuum (PostgreSQL) or
+// Analyze gives the planner statistics, as autovacuum (PostgreSQL) or
 // ANALYZE (SQLite) would.
-func analyze(t testing.TB, st *sqlstore.Store) {
+func Analyze(t testing.TB, st *sqlstore.Store) {
 	t.Helper()
 	_, err := st.DB.ExecContext(context.Background(), "ANALYZE")
 	require.NoError(t, err)
@@ -199,8 +199,8 @@ func analyze(t testing.TB, st *sqlstore.Store) {
 
 var actualRows = regexp.MustCompile(`on (\w+)(?: \w+)?\s.*actual rows=(\d+) loops=(\d+)`)
 
-// rowsRead sums the rows EXPLAIN ANALYZE says the scans of table returned.
-func rowsRead(plan, table string) int {
+// RowsRead sums the rows EXPLAIN ANALYZE says the scans of table returned.
+func RowsRead(plan, table string) int {
 	n := 0
 	for _, line := range strings.Split(plan, "\n") {
 		m := actualRows.FindStringSubmatch(line)
