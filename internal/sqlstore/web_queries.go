@@ -30,9 +30,12 @@ func worklistWhere(labID int64, f callout.WorklistFilter, bills []int64) (string
 	for _, st := range states {
 		args = append(args, int(st))
 	}
+	// The visible reports, written as literals exactly as in the predicate
+	// of the partial index lab_reports_visible: a planner can prove a
+	// partial index usable only from constants, and SQLite only from the
+	// same terms.
 	q := ` r.lab_id = $1 AND r.critical_values IN (` + list(len(states), 2) + `)
-	       AND r.dismissed = $` + strconv.Itoa(len(args)+1) + ` AND r.sample_collected = $` + strconv.Itoa(len(args)+2)
-	args = append(args, false, true)
+	       AND r.dismissed = false AND r.sample_collected = true`
 	if len(f.Departments) > 0 {
 		q += ` AND r.department IN (` + list(len(f.Departments), len(args)+1) + `)`
 		for _, d := range f.Departments {
