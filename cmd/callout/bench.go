@@ -27,7 +27,8 @@ func benchCmd(ctx context.Context, e *env, args []string) error {
 		defPG = e.getenv("CALLOUT_TEST_POSTGRES_URL")
 	}
 	pgURL := fs.String("postgres-url", defPG, "PostgreSQL server for the postgres engine; each cell gets a schema of its own, dropped after (env CALLOUT_BENCH_POSTGRES_URL or CALLOUT_TEST_POSTGRES_URL)")
-	modes := fs.String("modes", "core,email,hl7", "sets to run, comma-separated: core (API vs floor), email, hl7, signin (worklist latency during a sign-in storm), bigorder (callout latency while another lab posts maximum-size orders)")
+	modes := fs.String("modes", "core,email,hl7", "sets to run, comma-separated: core (API vs floor), email, hl7, signin (worklist latency during a sign-in storm), scale (listings over --reports of history vs the minimal indexed query), bigorder (callout latency while another lab posts maximum-size orders)")
+	mode := fs.String("mode", "", "the same as --modes (callout bench --mode scale --reports 1000000)")
 	sizes := fs.String("sizes", "1,10,100", "critical reports per order in the core set, comma-separated")
 	emailSizes := fs.String("email-sizes", "1,10", "critical reports per order in the email set, comma-separated")
 	conns := fs.String("hl7-conns", "1,4", "MLLP connections in the hl7 set, comma-separated")
@@ -37,6 +38,8 @@ func benchCmd(ctx context.Context, e *env, args []string) error {
 	duration := fs.Duration("duration", 5*time.Second, "length of each measurement")
 	orders := fs.Int("orders", 200, "orders per cell, so clients spread over many orders")
 	emailWait := fs.Duration("email-wait", time.Minute, "how long to wait after the load for the emails to arrive")
+	reports := fs.Int("reports", 20000, "reports loaded in the scale mode (2% critical, two years, 2.5 per order); 1000000 for the issue's figures")
+	scaleRuns := fs.Int("scale-runs", 40, "sequential requests per listing in the scale mode (exports: a quarter, at least 3)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "stop the whole run after this long")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile here (goroutines carry pprof labels engine, reports, mode)")
 	fs.Usage = func() {
@@ -48,9 +51,12 @@ func benchCmd(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if *mode != "" {
+		*modes = *mode
+	}
 	cfg := bench.Config{Engines: splitList(*engines), PostgresURL: *pgURL, Sets: splitList(*modes),
 		Clients: *clients, Duration: *duration, Orders: *orders, EmailWait: *emailWait, SignInClients: *signInClients,
-		BigOrderClients: *bigOrderClients}
+		BigOrderClients: *bigOrderClients, ScaleReports: *reports, ScaleRuns: *scaleRuns}
 	var err error
 	if cfg.Sizes, err = intList("sizes", *sizes); err != nil {
 		return err
@@ -61,8 +67,9 @@ func benchCmd(ctx context.Context, e *env, args []string) error {
 	if cfg.HL7Conns, err = intList("hl7-conns", *conns); err != nil {
 		return err
 	}
-	if *clients < 1 || *signInClients < 1 || *bigOrderClients < 1 || *orders < 1 || *duration <= 0 || *emailWait <= 0 || *timeout <= 0 {
-		return fmt.Errorf("--clients, --signin-clients, --bigorder-clients and --orders must be at least 1, --duration, --email-wait and --timeout positive: %w", errUsage)
+	if *clients < 1 || *signInClients < 1 || *bigOrderClients < 1 || *orders < 1 || *duration <= 0 || *emailWait <= 0 || *timeout <= 0 ||
+		*reports < 10 || *reports > 10_000_000 || *scaleRuns < 1 {
+		return fmt.Errorf("--clients, --signin-clients, --bigorder-clients, --scale-runs and --orders must be at least 1, --reports 10…10000000, --duration, --email-wait and --timeout positive: %w", errUsage)
 	}
 
 	if *cpuProfile != "" {

@@ -67,6 +67,8 @@ type Config struct {
 	SignInClients int // parallel sign-in clients in the signin set; default 8
 
 	BigOrderClients int // clients posting big orders in the bigorder set; default 1
+	ScaleReports    int // reports loaded in the scale set; default 20,000
+	ScaleRuns       int // sequential requests per listing in the scale set (exports a quarter); default 40
 }
 
 // The sets of measurements.
@@ -115,6 +117,8 @@ type Report struct {
 	SignIn []SignInResult
 	// BigOrder is the bigorder set, per engine.
 	BigOrder []BigOrderResult
+	// Scale is the scale set, per engine.
+	Scale []ScaleResult
 }
 
 // Results lists every measurement of the report.
@@ -173,6 +177,12 @@ func (c *Config) defaults() {
 	if c.BigOrderClients <= 0 {
 		c.BigOrderClients = 1
 	}
+	if c.ScaleReports <= 0 {
+		c.ScaleReports = 20000
+	}
+	if c.ScaleRuns <= 0 {
+		c.ScaleRuns = 40
+	}
 }
 
 // Run measures every set, engine and size, writes the tables to out and
@@ -196,8 +206,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (Repo
 		}
 	}
 	for _, set := range cfg.Sets {
-		if !slices.Contains([]string{SetCore, SetEmail, SetHL7, SetSignIn, SetBigOrder}, set) {
-			return Report{}, fmt.Errorf("bench: unknown mode %q (want core, email, hl7, signin or bigorder)", set)
+		if !slices.Contains([]string{SetCore, SetEmail, SetHL7, SetSignIn, SetBigOrder, SetScale}, set) {
+			return Report{}, fmt.Errorf("bench: unknown mode %q (want core, email, hl7, signin, bigorder or scale)", set)
 		}
 	}
 	for _, n := range slices.Concat(cfg.Sizes, cfg.EmailSizes) {
@@ -261,6 +271,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (Repo
 				rep.BigOrder = append(rep.BigOrder, r)
 				if err != nil {
 					return fmt.Errorf("bench bigorder %s: %w", engine, err)
+				}
+			}
+			if slices.Contains(cfg.Sets, SetScale) {
+				r, err := runScaleCell(ctx, cfg, engine, log)
+				rep.Scale = append(rep.Scale, r)
+				if err != nil {
+					return fmt.Errorf("bench scale %s: %w", engine, err)
 				}
 			}
 		}

@@ -199,3 +199,47 @@ func TestFull(t *testing.T) {
 	require.NoError(t, err)
 	t.Log("\n" + out.String())
 }
+
+// TestScale loads a small history on each engine and checks that every
+// listing answered without errors and that the loaded shape is the one the
+// README describes: the speed itself is read from `callout bench --mode
+// scale`, never asserted.
+func TestScale(t *testing.T) {
+	cfg := Config{Engines: []string{EngineSQLite}, Sets: []string{SetScale}, ScaleReports: 1000, ScaleRuns: 3, Dir: t.TempDir()}
+	if url := os.Getenv("CALLOUT_TEST_POSTGRES_URL"); url != "" {
+		cfg.Engines = append(cfg.Engines, EnginePostgres)
+		cfg.PostgresURL = url
+	}
+	var out bytes.Buffer
+	rep, err := Run(context.Background(), cfg, &out, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	require.NoError(t, err)
+	t.Log("\n" + out.String())
+	require.Len(t, rep.Scale, len(cfg.Engines))
+	for _, r := range rep.Scale {
+		assert.Equal(t, 1000, r.Reports)
+		assert.Equal(t, 400, r.Orders)
+		require.NotEmpty(t, r.Rows)
+		for _, row := range r.Rows {
+			assert.Zero(t, row.Errors, "%s %s: %s", r.Engine, row.Name, row.FirstErr)
+			assert.Positive(t, row.P50ms, "%s %s", r.Engine, row.Name)
+		}
+	}
+	assert.Contains(t, out.String(), "GET /api/v1/worklist")
+}
+
+// TestScaleShape checks the loaded history's proportions: exact report
+// count, 2% critical, one in eight critical ones still open.
+func TestScaleShape(t *testing.T) {
+	s := newScaleShape(10000, time.Now())
+	rows := s.rows(1, 0, s.orders)
+	require.Len(t, rows.bills, 4000)
+	require.Len(t, rows.reports, 10000)
+	counts := map[int]int{}
+	for i, r := range rows.reports {
+		require.Equal(t, int64(i+1), r[0], "report ids are consecutive")
+		counts[r[6].(int)]++
+	}
+	assert.Equal(t, 200, counts[int(callout.StatePending)]+counts[int(callout.StateDone)]+counts[int(callout.StateAttempted)])
+	assert.Equal(t, 25, counts[int(callout.StatePending)]+counts[int(callout.StateAttempted)])
+	assert.Equal(t, 16000, len(rows.params))
+}

@@ -45,6 +45,10 @@ func WriteTables(w io.Writer, rep Report) {
 		writeBigOrder(&b, rep.BigOrder)
 		b.WriteString("\n")
 	}
+	if len(rep.Scale) > 0 {
+		b.WriteString("### Scale: listings over years of history, one request at a time, vs the minimal indexed query in the same run\n\n")
+		writeScale(&b, rep.Scale)
+	}
 	io.WriteString(w, b.String())
 }
 

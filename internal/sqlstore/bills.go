@@ -329,26 +329,46 @@ func (s *Store) Activity(ctx context.Context, labID int64, f callout.ActivityFil
 
 // Worklist returns the lab's reports in the filter's states, oldest result
 // first, never dismissed or uncollected ones.
+//
+// Each state is one ordered range of lab_reports_worklist (lab_id,
+// critical_values, resulted_at, id): every branch of the UNION ALL reads at
+// most f.Limit rows of its state from the cursor on, in index order, and
+// only the merged page is sorted and joined to its orders. The cursor is a
+// row-value comparison, which both planners turn into an index range; the
+// equivalent OR of two conditions is not. So a page costs its page however
+// much history the lab keeps.
 func (s *Store) Worklist(ctx context.Context, labID int64, f callout.WorklistFilter) ([]callout.WorklistItem, error) {
-	args := []any{labID}
-	for _, st := range f.States {
-		args = append(args, int(st))
-	}
-	where := ` r.lab_id = $1 AND r.critical_values IN (` + list(len(f.States), 2) + `)
-	        AND r.dismissed = $` + strconv.Itoa(len(args)+1) + ` AND r.sample_collected = $` + strconv.Itoa(len(args)+2)
-	args = append(args, false, true)
+	args := []any{labID, false, true}
+	common := ` r.lab_id = $1 AND r.dismissed = $2 AND r.sample_collected = $3`
 	if len(f.Departments) > 0 {
-		where += ` AND r.department IN (` + list(len(f.Departments), len(args)+1) + `)`
+		common += ` AND r.department IN (` + list(len(f.Departments), len(args)+1) + `)`
 		for _, d := range f.Departments {
 			args = append(args, d)
 		}
 	}
 	if f.After != nil {
 		n := len(args)
-		where += fmt.Sprintf(` AND (r.resulted_at > $%d OR (r.resulted_at = $%d AND r.id > $%d))`, n+1, n+1, n+2)
+		common += fmt.Sprintf(` AND (r.resulted_at, r.id) > ($%d, $%d)`, n+1, n+2)
 		args = append(args, f.After.ResultedAt, f.After.ID)
 	}
-	return s.worklistItems(ctx, where, args, f.Limit)
+	limit := strconv.Itoa(f.Limit)
+	branches := make([]string, 0, len(f.States))
+	for i, st := range f.States {
+		args = append(args, int(st))
+		branches = append(branches, `SELECT * FROM (SELECT r.id, r.bill_id, r.test_id, r.test_name, r.department,
+			    r.critical_values, r.resulted_at, r.last_updated
+			FROM lab_reports r WHERE`+common+` AND r.critical_values = $`+strconv.Itoa(len(args))+`
+			ORDER BY r.resulted_at, r.id LIMIT `+limit+`) s`+strconv.Itoa(i))
+	}
+	rows, err := s.DB.QueryContext(ctx, `
+		SELECT w.id, w.bill_id, b.lab_bill_id, b.patient_name, b.referral_name, w.test_id, w.test_name,
+		       w.department, w.critical_values, w.resulted_at, w.last_updated
+		FROM (`+strings.Join(branches, "\n\t\tUNION ALL ")+`) w JOIN bills b ON b.id = w.bill_id
+		ORDER BY w.resulted_at, w.id LIMIT `+limit, args...)
+	if err != nil {
+		return nil, fmt.Errorf("load worklist reports: %w", err)
+	}
+	return scanWorklistItems(rows)
 }
 
 // BillRef names an order of a lab.

@@ -88,6 +88,7 @@ func (cn *countingConn) QueryContext(ctx context.Context, query string, args []d
 	r, err := q.QueryContext(ctx, query, args)
 	if err != driver.ErrSkip {
 		cn.c.inc()
+		traceQuery(ctx, query, args)
 	}
 	return r, err
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"callout/internal/callout"
 )
@@ -29,9 +30,12 @@ func worklistWhere(labID int64, f callout.WorklistFilter, bills []int64) (string
 	for _, st := range states {
 		args = append(args, int(st))
 	}
+	// The visible reports, written as literals exactly as in the predicate
+	// of the partial index lab_reports_visible: a planner can prove a
+	// partial index usable only from constants, and SQLite only from the
+	// same terms.
 	q := ` r.lab_id = $1 AND r.critical_values IN (` + list(len(states), 2) + `)
-	       AND r.dismissed = $` + strconv.Itoa(len(args)+1) + ` AND r.sample_collected = $` + strconv.Itoa(len(args)+2)
-	args = append(args, false, true)
+	       AND r.dismissed = false AND r.sample_collected = true`
 	if len(f.Departments) > 0 {
 		q += ` AND r.department IN (` + list(len(f.Departments), len(args)+1) + `)`
 		for _, d := range f.Departments {
@@ -58,6 +62,16 @@ func worklistWhere(labID int64, f callout.WorklistFilter, bills []int64) (string
 	return q, args
 }
 
+// worklistFrom is the FROM of worklistWhere's conditions: the reports,
+// joined to their orders only when the text search needs the orders'
+// columns (a join that would otherwise read every order to count).
+func worklistFrom(f callout.WorklistFilter) string {
+	if strings.TrimSpace(f.Text) != "" {
+		return `FROM lab_reports r JOIN bills b ON b.id = r.bill_id`
+	}
+	return `FROM lab_reports r`
+}
+
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // WorklistOrders returns the reports of one page of orders: the orders that
@@ -66,60 +80,154 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 // id), f.Limit orders from offset, oldest result first or, with newestFirst,
 // most recently updated first. Each order comes with all its reports in f's
 // states and departments, the orders in page order. total is the number of
-// matching orders; with f.Limit 0 only total is computed.
+// matching orders, or callout.WorklistCountCap+1 when more than callout.WorklistCountCap
+// reports match; with f.Limit 0 only total is computed.
+//
+// Neither the page nor the count reads the lab's history: the page walks
+// each state's reports in index order (lab_reports_worklist by result
+// time, lab_reports_recent by update time), merged, until it has seen
+// offset+f.Limit orders — an order's place is where its first report
+// appears, which is MIN(resulted_at) or MAX(last_updated) — and the count
+// stops at callout.WorklistCountCap+1 reports.
 func (s *Store) WorklistOrders(ctx context.Context, labID int64, f callout.WorklistFilter, bills []int64, offset int, newestFirst bool) ([]callout.WorklistItem, int, error) {
+	if len(f.States) == 0 {
+		f.States = callout.WorklistStates
+	}
 	where, args := worklistWhere(labID, f, bills)
-	from := ` FROM lab_reports r JOIN bills b ON b.id = r.bill_id WHERE` + where
-	if f.Limit <= 0 {
-		var total int
-		if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(DISTINCT r.bill_id)`+from, args...).Scan(&total); err != nil {
-			return nil, 0, fmt.Errorf("count worklist orders: %w", err)
-		}
-		return nil, total, nil
+	var total, reports int
+	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(DISTINCT x.bill_id), COUNT(*) FROM (SELECT r.bill_id
+		`+worklistFrom(f)+` WHERE`+where+`
+		LIMIT `+strconv.Itoa(callout.WorklistCountCap+1)+`) x`, args...).Scan(&total, &reports); err != nil {
+		return nil, 0, fmt.Errorf("count worklist orders: %w", err)
 	}
-	order := ` ORDER BY MIN(r.resulted_at), r.bill_id`
-	if newestFirst {
-		order = ` ORDER BY MAX(r.last_updated) DESC, r.bill_id DESC`
+	if reports > callout.WorklistCountCap {
+		total = callout.WorklistCountCap + 1
 	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT r.bill_id, COUNT(*) OVER ()`+from+` GROUP BY r.bill_id`+order+
-		` LIMIT `+strconv.Itoa(f.Limit)+` OFFSET `+strconv.Itoa(max(offset, 0)), args...)
+	if f.Limit <= 0 || total == 0 {
+		return []callout.WorklistItem{}, total, nil
+	}
+	page, err := s.worklistPage(ctx, labID, f, bills, max(offset, 0), newestFirst)
 	if err != nil {
-		return nil, 0, fmt.Errorf("load worklist orders: %w", err)
-	}
-	var page []string
-	rank := map[int64]int{}
-	total := 0
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id, &total); err != nil {
-			rows.Close()
-			return nil, 0, fmt.Errorf("load worklist orders: %w", err)
-		}
-		rank[id] = len(page)
-		page = append(page, strconv.FormatInt(id, 10))
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("load worklist orders: %w", err)
+		return nil, 0, err
 	}
 	if len(page) == 0 {
-		if offset > 0 {
-			// Past the last page: still say how many there are.
-			f.Limit = 0
-			_, total, err := s.WorklistOrders(ctx, labID, f, bills, 0, false)
-			return []callout.WorklistItem{}, total, err
-		}
-		return []callout.WorklistItem{}, 0, nil
+		return []callout.WorklistItem{}, total, nil
+	}
+	rank := map[int64]int{}
+	for i, id := range page {
+		rank[id] = i
 	}
 	// The page's orders with every report they show, whatever matched the
 	// text. Bill ids are our own integers, written as literals.
 	where, args = worklistWhere(labID, callout.WorklistFilter{States: f.States, Departments: f.Departments}, nil)
-	items, err := s.worklistItems(ctx, where+` AND r.bill_id IN (`+strings.Join(page, ",")+`)`, args, 0)
+	ids := make([]string, len(page))
+	for i, id := range page {
+		ids[i] = strconv.FormatInt(id, 10)
+	}
+	items, err := s.worklistItems(ctx, where+` AND r.bill_id IN (`+strings.Join(ids, ",")+`)`, args, 0)
 	if err != nil {
 		return nil, 0, err
 	}
 	slices.SortStableFunc(items, func(a, b callout.WorklistItem) int { return rank[a.BillID] - rank[b.BillID] })
 	return items, total, nil
+}
+
+// worklistKey is a report's place in a tab's order.
+type worklistKey struct {
+	at     time.Time
+	id     int64
+	billID int64
+}
+
+// worklistPage returns the ids of the orders from offset to offset+f.Limit
+// in the tab's order, reading each state's reports in index order, a chunk
+// at a time, and merging them.
+func (s *Store) worklistPage(ctx context.Context, labID int64, f callout.WorklistFilter, bills []int64, offset int, newestFirst bool) ([]int64, error) {
+	const chunk = 200
+	col, cmp, dir := "r.resulted_at", ">", ""
+	if newestFirst {
+		col, cmp, dir = "r.last_updated", "<", " DESC"
+	}
+	type stream struct {
+		state  callout.State
+		buf    []worklistKey
+		after  *worklistKey
+		closed bool
+	}
+	streams := make([]*stream, len(f.States))
+	for i, st := range f.States {
+		streams[i] = &stream{state: st}
+	}
+	fill := func(sm *stream) error {
+		one := f
+		one.States = []callout.State{sm.state}
+		where, args := worklistWhere(labID, one, bills)
+		if sm.after != nil {
+			n := len(args)
+			where += fmt.Sprintf(` AND (%s, r.id) %s ($%d, $%d)`, col, cmp, n+1, n+2)
+			args = append(args, sm.after.at, sm.after.id)
+		}
+		rows, err := s.DB.QueryContext(ctx, `SELECT r.id, r.bill_id, `+col+`
+			`+worklistFrom(f)+` WHERE`+where+`
+			ORDER BY `+col+dir+`, r.id`+dir+` LIMIT `+strconv.Itoa(chunk), args...)
+		if err != nil {
+			return fmt.Errorf("load worklist orders: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k worklistKey
+			if err := rows.Scan(&k.id, &k.billID, &k.at); err != nil {
+				return fmt.Errorf("load worklist orders: %w", err)
+			}
+			sm.buf = append(sm.buf, k)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("load worklist orders: %w", err)
+		}
+		if len(sm.buf) < chunk {
+			sm.closed = true
+		}
+		if len(sm.buf) > 0 {
+			last := sm.buf[len(sm.buf)-1]
+			sm.after = &last
+		}
+		return nil
+	}
+	// before says whether a comes before b in the tab's order.
+	before := func(a, b worklistKey) bool {
+		if !a.at.Equal(b.at) {
+			return a.at.Before(b.at) != newestFirst
+		}
+		return (a.id < b.id) != newestFirst
+	}
+	seen := map[int64]bool{}
+	var page []int64
+	for len(page) < f.Limit {
+		var best *stream
+		for _, sm := range streams {
+			if len(sm.buf) == 0 && !sm.closed {
+				if err := fill(sm); err != nil {
+					return nil, err
+				}
+			}
+			if len(sm.buf) > 0 && (best == nil || before(sm.buf[0], best.buf[0])) {
+				best = sm
+			}
+		}
+		if best == nil {
+			break
+		}
+		k := best.buf[0]
+		best.buf = best.buf[1:]
+		if seen[k.billID] {
+			continue
+		}
+		seen[k.billID] = true
+		if len(seen) > offset {
+			page = append(page, k.billID)
+		}
+	}
+	return page, nil
 }
 
 func (s *Store) worklistItems(ctx context.Context, where string, args []any, limit int) ([]callout.WorklistItem, error) {
@@ -134,6 +242,13 @@ func (s *Store) worklistItems(ctx context.Context, where string, args []any, lim
 	if err != nil {
 		return nil, fmt.Errorf("load worklist reports: %w", err)
 	}
+	return scanWorklistItems(rows)
+}
+
+// scanWorklistItems reads worklist rows (report id, bill id, Order ID,
+// patient, referral, test id and name, department, state, resulted and
+// updated times) and closes rows.
+func scanWorklistItems(rows *sql.Rows) ([]callout.WorklistItem, error) {
 	defer rows.Close()
 	out := []callout.WorklistItem{}
 	for rows.Next() {

@@ -111,6 +111,15 @@ type worklistView struct {
 	RefreshMillis int64
 }
 
+// Count is a tab's count as shown: "10,000+" past the cap the store
+// counts to.
+func (v worklistView) Count(n int) string {
+	if n > callout.WorklistCountCap {
+		return "10,000+"
+	}
+	return strconv.Itoa(n)
+}
+
 // Fragment is the address the page reloads itself from.
 func (v worklistView) Fragment() string {
 	return v.Query.URL("/worklist/fragment", v.Query.Tab, v.Page)
