@@ -9,6 +9,7 @@ CREATE INDEX api_tokens_lab ON api_tokens (lab_id);
 CREATE INDEX users_lab ON users (lab_id);
 CREATE INDEX hl7_messages_lab ON hl7_messages (lab_id);
 CREATE INDEX signin_failures_lab ON signin_failures (lab_id);
+CREATE INDEX callout_attempts_lab ON callout_attempts (lab_id, id);
 -- An order's records: both equality columns lead, so that without
 -- statistics (or with any) a planner prefers this index to walking the
 -- lab's records through critical_callouts_lab (lab_id, id), which would
@@ -29,6 +30,7 @@ DROP INDEX lab_reports_visible;
 DROP INDEX lab_reports_recent;
 CREATE INDEX critical_callouts_bill ON critical_callouts (bill_id, id);
 DROP INDEX critical_callouts_order;
+DROP INDEX callout_attempts_lab;
 DROP INDEX signin_failures_lab;
 DROP INDEX hl7_messages_lab;
 DROP INDEX users_lab;
