@@ -185,7 +185,7 @@ func (in *Ingester) Process(ctx context.Context, raw []byte) ([]byte, Outcome) {
 		reason := "bad message structure: " + err.Error()
 		return reply(hl7.AckReject, reason, Outcome{}, refusal(err, hl7.CodeSegmentSequence, reason)...)
 	}
-	warnings = oru.Warnings
+	warnings = append(oru.Warnings, identityWarnings(oru)...)
 	lab, err := in.lab(ctx, oru.SendingFacility)
 	labID := lab.labID
 	if callout.ErrorKind(err) == callout.KindNotFound {
@@ -384,6 +384,30 @@ func patientContact(p hl7.Patient) callout.Contact {
 		c.BirthDate = bd.Format(time.DateOnly)
 	}
 	return c
+}
+
+// identityWarnings names, once per message, an MRN or birth date that
+// patientContact leaves out, so the sender learns why the patient has none
+// (ERR severity W; the results are stored all the same).
+func identityWarnings(oru *hl7.ORU) []hl7.Issue {
+	var out []hl7.Issue
+	seen := map[string]bool{}
+	for _, o := range oru.Orders {
+		p := o.Patient
+		if id := p.MRN.ID; id != "" && !seen["mrn"] && callout.CheckPatientIdentity("mrn", id, "", "", callout.Now()) != nil {
+			seen["mrn"] = true
+			out = append(out, hl7.Issue{Location: hl7.Location{Segment: "PID", Sequence: 1, Field: 3},
+				Code: hl7.CodeDataType, Severity: hl7.SeverityWarning,
+				Message: fmt.Sprintf("the MRN (PID-3) is ignored: longer than %d bytes or not one line", callout.MaxMRN)})
+		}
+		if bd := p.BirthDate; !bd.IsZero() && !seen["dob"] && (bd.Year() < 1850 || bd.After(callout.Now())) {
+			seen["dob"] = true
+			out = append(out, hl7.Issue{Location: hl7.Location{Segment: "PID", Sequence: 1, Field: 7},
+				Code: hl7.CodeDataType, Severity: hl7.SeverityWarning,
+				Message: "the birth date (PID-7) " + bd.Format(time.DateOnly) + " is ignored: in the future or before 1850"})
+		}
+	}
+	return out
 }
 
 // mrnAuthority is the assigning authority of the MRN that patientContact

@@ -284,3 +284,29 @@ func toPatient(ids ...int64) callout.Request {
 }
 
 var _ = time.Now
+
+// TestUnusableIdentityIsAWarning: an MRN Callout cannot keep (over
+// callout.MaxMRN bytes) and a birth date in the future are left out, the
+// results stored (AA), and the ACK names each field in an ERR of severity W.
+func TestUnusableIdentityIsAWarning(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, e storetest.Engine) {
+		b := setup(t, e)
+		raw := string(oru("IDW1", "IDW-1", "K^Potassium", "1|K^Potassium||7.1|mmol/L|3.5-5.1|HH|||F"))
+		raw = strings.Replace(raw, "MRN1^^^ACME^MR", strings.Repeat("9", callout.MaxMRN+1)+"^^^ACME^MR", 1)
+		raw = strings.Replace(raw, "||19800101|", "||20991231|", 1)
+		ack, out := b.in.Process(context.Background(), []byte(raw))
+		require.Equal(t, "AA", out.Code, out.Reason)
+		m, err := hl7.Parse(ack)
+		require.NoError(t, err)
+		var got []string
+		for _, s := range m.All("ERR") {
+			got = append(got, s.Text(2, 1)+" "+s.Component(3, 1)+" "+s.Field(4))
+		}
+		require.Contains(t, got, "PID^1^3^1 102 W")
+		require.Contains(t, got, "PID^1^7^1 102 W")
+		bill := b.bill(t, "IDW-1")
+		require.Empty(t, bill.Patient.MRN)
+		require.Empty(t, bill.Patient.BirthDate)
+		require.Len(t, bill.Reports[0].Parameters, 1, "the result is stored")
+	})
+}
