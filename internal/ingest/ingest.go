@@ -370,17 +370,27 @@ func resultStatus(o hl7.ORUOrder) string {
 	return best
 }
 
-// patientContact is an order's patient: name, contacts, the MRN (PID-3, see
-// hl7.Patient.MRN) and the birth date (PID-7). An MRN Callout cannot keep
-// (longer than callout.MaxMRN) or a birth date in the future is left out
-// rather than refusing the results: a critical value is called out without
-// either.
+// usableMRN and usableBirthDate say whether Callout keeps a patient's MRN
+// (PID-3) and birth date (PID-7). What it cannot keep (an MRN longer than
+// callout.MaxMRN or not one line, a birth date in the future or before
+// 1850) is left out rather than refusing the results — a critical value is
+// called out without either — and named in a warning (identityWarnings).
+func usableMRN(id string) bool {
+	return callout.CheckPatientIdentity("mrn", id, "", "", callout.Now()) == nil
+}
+
+func usableBirthDate(bd time.Time) bool {
+	return bd.Year() >= 1850 && !bd.After(callout.Now())
+}
+
+// patientContact is an order's patient: name, contacts, and the MRN (see
+// hl7.Patient.MRN) and birth date when usable.
 func patientContact(p hl7.Patient) callout.Contact {
 	c := callout.Contact{Name: p.Name, Email: p.Email, Phone: p.Phone}
-	if id := p.MRN.ID; callout.CheckPatientIdentity("mrn", id, "", "", callout.Now()) == nil {
-		c.MRN = id
+	if usableMRN(p.MRN.ID) {
+		c.MRN = p.MRN.ID
 	}
-	if bd := p.BirthDate; !bd.IsZero() && bd.Year() >= 1850 && !bd.After(callout.Now()) {
+	if bd := p.BirthDate; !bd.IsZero() && usableBirthDate(bd) {
 		c.BirthDate = bd.Format(time.DateOnly)
 	}
 	return c
@@ -391,17 +401,17 @@ func patientContact(p hl7.Patient) callout.Contact {
 // (ERR severity W; the results are stored all the same).
 func identityWarnings(oru *hl7.ORU) []hl7.Issue {
 	var out []hl7.Issue
-	seen := map[string]bool{}
+	var mrnWarned, dobWarned bool
 	for _, o := range oru.Orders {
 		p := o.Patient
-		if id := p.MRN.ID; id != "" && !seen["mrn"] && callout.CheckPatientIdentity("mrn", id, "", "", callout.Now()) != nil {
-			seen["mrn"] = true
+		if id := p.MRN.ID; id != "" && !mrnWarned && !usableMRN(id) {
+			mrnWarned = true
 			out = append(out, hl7.Issue{Location: hl7.Location{Segment: "PID", Sequence: 1, Field: 3},
 				Code: hl7.CodeDataType, Severity: hl7.SeverityWarning,
 				Message: fmt.Sprintf("the MRN (PID-3) is ignored: longer than %d bytes or not one line", callout.MaxMRN)})
 		}
-		if bd := p.BirthDate; !bd.IsZero() && !seen["dob"] && (bd.Year() < 1850 || bd.After(callout.Now())) {
-			seen["dob"] = true
+		if bd := p.BirthDate; !bd.IsZero() && !dobWarned && !usableBirthDate(bd) {
+			dobWarned = true
 			out = append(out, hl7.Issue{Location: hl7.Location{Segment: "PID", Sequence: 1, Field: 7},
 				Code: hl7.CodeDataType, Severity: hl7.SeverityWarning,
 				Message: "the birth date (PID-7) " + bd.Format(time.DateOnly) + " is ignored: in the future or before 1850"})
@@ -414,7 +424,7 @@ func identityWarnings(oru *hl7.ORU) []hl7.Issue {
 // keeps.
 func mrnAuthority(p hl7.Patient) string {
 	a := p.MRN.AssigningAuthority
-	if p.MRN.ID == "" || len(p.MRN.ID) > callout.MaxMRN || len(a) > 200 || callout.CheckLine("", a) != nil {
+	if p.MRN.ID == "" || !usableMRN(p.MRN.ID) || len(a) > 200 || callout.CheckLine("", a) != nil {
 		return ""
 	}
 	return a
