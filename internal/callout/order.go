@@ -61,26 +61,37 @@ const (
 // will be stored — against the limits above. what names the order in
 // messages.
 func checkOrderSize(what string, reports []Report) error {
-	if len(reports) > MaxReportsPerOrder {
-		return Errorf(KindUnprocessable, "%s has %d reports; an order may hold at most %d", what, len(reports), MaxReportsPerOrder)
+	params := 0
+	for _, r := range reports {
+		params += len(r.Parameters)
 	}
-	params, size := 0, 0
+	if err := checkOrderCounts(what, len(reports), params); err != nil {
+		return err
+	}
+	size := 0
 	for _, r := range reports {
 		if len(r.Parameters) > MaxParametersPerReport {
 			return Errorf(KindUnprocessable, "%s: test %s has %d results; a report may hold at most %d",
 				what, r.TestID, len(r.Parameters), MaxParametersPerReport)
 		}
-		params += len(r.Parameters)
 		size += len(r.TestID) + len(r.TestName) + len(r.Department) + len(r.ResultStatus)
 		for _, p := range r.Parameters {
 			size += len(p.Name) + len(p.Value) + len(p.Unit) + len(p.Flag)
 		}
 	}
-	if params > MaxParametersPerOrder {
-		return Errorf(KindUnprocessable, "%s has %d results (parameters); an order may hold at most %d", what, params, MaxParametersPerOrder)
-	}
 	if size > MaxOrderBytes {
 		return Errorf(KindUnprocessable, "%s holds %d bytes of text; an order may hold at most %d", what, size, MaxOrderBytes)
+	}
+	return nil
+}
+
+// checkOrderCounts bounds the reports and results of one order.
+func checkOrderCounts(what string, reports, params int) error {
+	if reports > MaxReportsPerOrder {
+		return Errorf(KindUnprocessable, "%s has %d reports; an order may hold at most %d", what, reports, MaxReportsPerOrder)
+	}
+	if params > MaxParametersPerOrder {
+		return Errorf(KindUnprocessable, "%s has %d results (parameters); an order may hold at most %d", what, params, MaxParametersPerOrder)
 	}
 	return nil
 }
@@ -137,11 +148,8 @@ func BuildBill(o NewOrder, now time.Time) (Bill, error) {
 	for _, r := range o.Reports {
 		params += len(r.Parameters)
 	}
-	if len(o.Reports) > MaxReportsPerOrder {
-		return Bill{}, Errorf(KindUnprocessable, "the order has %d reports; an order may hold at most %d", len(o.Reports), MaxReportsPerOrder)
-	}
-	if params > MaxParametersPerOrder {
-		return Bill{}, Errorf(KindUnprocessable, "the order has %d results (parameters); an order may hold at most %d", params, MaxParametersPerOrder)
+	if err := checkOrderCounts("the order", len(o.Reports), params); err != nil {
+		return Bill{}, err
 	}
 	seen := map[string]bool{}
 	for i, nr := range o.Reports {

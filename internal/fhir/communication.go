@@ -265,6 +265,7 @@ func NewAttemptCommunication(e AttemptEntry, p callout.Principal) (Communication
 	for _, r := range rows {
 		if r.ID == e.Attempt.ID {
 			a, found = r, true
+			break
 		}
 	}
 	if !found {

@@ -107,13 +107,6 @@ func (s *Server) Routes() []string {
 // Handle adds a handler beside the API (the web UI, /metrics).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
-// HandleAuthed adds a handler beside the API that, like the API, needs a
-// bearer token: h runs with the caller's principal, and a missing or unknown
-// token is answered 401 in the API's error shape.
-func (s *Server) HandleAuthed(pattern string, h func(http.ResponseWriter, *http.Request, callout.Principal)) {
-	s.mux.Handle(pattern, s.auth(h))
-}
-
 // ServeHTTP serves a request, timing it and turning a panic into a 500.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()

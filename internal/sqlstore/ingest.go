@@ -56,24 +56,6 @@ func (s *Store) LabHL7Numbering(ctx context.Context, labID int64) (string, error
 	return number, nil
 }
 
-// HL7Facilities returns the facilities a lab accepts.
-func (s *Store) HL7Facilities(ctx context.Context, labID int64) ([]string, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT facility FROM lab_hl7_facilities WHERE lab_id = $1 ORDER BY facility`, labID)
-	if err != nil {
-		return nil, fmt.Errorf("load facilities of lab %d: %w", labID, err)
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var f string
-		if err := rows.Scan(&f); err != nil {
-			return nil, err
-		}
-		out = append(out, f)
-	}
-	return out, rows.Err()
-}
-
 // CriticalLimits returns a lab's critical limits, by name and unit.
 func (s *Store) CriticalLimits(ctx context.Context, labID int64) ([]callout.CriticalLimit, error) {
 	rows, err := s.DB.QueryContext(ctx, `

@@ -120,11 +120,7 @@ func (s *Store) WorklistOrders(ctx context.Context, labID int64, f callout.Workl
 	// The page's orders with every report they show, whatever matched the
 	// text. Bill ids are our own integers, written as literals.
 	where, args = worklistWhere(labID, callout.WorklistFilter{States: f.States, Departments: f.Departments}, nil)
-	ids := make([]string, len(page))
-	for i, id := range page {
-		ids[i] = strconv.FormatInt(id, 10)
-	}
-	items, err := s.worklistItems(ctx, where+` AND r.bill_id IN (`+strings.Join(ids, ",")+`)`, args, 0)
+	items, err := s.worklistItems(ctx, where+` AND r.bill_id IN (`+idList(page)+`)`, args, 0)
 	if err != nil {
 		return nil, 0, err
 	}
